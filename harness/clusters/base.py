@@ -1,0 +1,73 @@
+"""What every cluster provider offers, and the facts about a running cluster."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """A cluster the harness can talk to."""
+
+    provider: str
+    name: str
+    kubeconfig: Path
+    context: str | None = None
+    created: bool = False  # this run created it (so this run may delete it)
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What the user asked for; providers ignore what does not apply to them."""
+
+    name: str
+    config: Path | None = None
+    k8s_version: str | None = None
+    nodes: int = 1
+    wait_seconds: float = 120.0
+
+
+@runtime_checkable
+class ClusterProvider(Protocol):
+    """Creates, finds and deletes clusters of one kind (kind, k3d, k3s, kwok, existing)."""
+
+    name: str
+
+    def check(self) -> None:
+        """Raise MissingBinariesError (or ClusterError) when this provider cannot work here."""
+
+    def exists(self, name: str) -> bool:
+        """Whether a cluster of this name exists."""
+
+    def list(self) -> list[str]:
+        """Names of the clusters this provider knows."""
+
+    def create(self, spec: ClusterSpec) -> ClusterInfo:
+        """Create and wait until usable; ClusterExistsError if the name is taken."""
+
+    def get(self, name: str) -> ClusterInfo:
+        """The existing cluster ``name``; ClusterError if there is none."""
+
+    def delete(self, name: str) -> None:
+        """Delete the cluster and everything it started; no error if it is gone."""
+
+
+def kubeconfig_path(provider: str, name: str) -> Path:
+    """Where the harness keeps the kubeconfig of a cluster it manages."""
+    from harness.tools import cache_dir
+
+    return cache_dir() / "kubeconfigs" / f"{provider}-{name}.yaml"
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write a file only its owner can read (kubeconfigs hold credentials)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+    return path

@@ -1,0 +1,264 @@
+"""Clusters made by kwokctl with the ``binary`` runtime: real etcd, kube-apiserver,
+kube-controller-manager and kube-scheduler as local processes, with simulated nodes and
+pods (kwok-controller). No container engine is needed.
+
+The kwok configuration is put together per cluster: kwok's own default stages (kept in the
+binary cache by the installer), the harness's stages (``clusters/kwok/stages.yaml``), an
+optional pod start-up delay on the ``pod-ready`` stage, and the user's ``--cluster-config``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from harness import tools
+from harness.clusters.base import ClusterInfo, ClusterSpec, kubeconfig_path, write_private
+from harness.errors import (
+    ClusterError,
+    ClusterExistsError,
+    CommandError,
+    HarnessError,
+    ToolError,
+)
+
+DEFAULT_STAGES = (
+    "node-initialize.yaml",
+    "node-heartbeat-with-lease.yaml",
+    "pod-ready.yaml",
+    "pod-complete.yaml",
+    "pod-delete.yaml",
+)
+KWOKCTL_TIMEOUT = 300.0
+
+
+class KwokProvider:
+    """kwokctl ``--runtime binary``; ``pod_startup`` seconds (with up to ``pod_jitter``
+    more, chosen at random per pod) before a pod turns Running and Ready."""
+
+    name = "kwok"
+
+    def __init__(self, *, pod_startup: float = 0.0, pod_jitter: float = 0.0) -> None:
+        if pod_startup < 0 or pod_jitter < 0:
+            raise ValueError("pod start-up delays must not be negative")
+        self.pod_startup = pod_startup
+        self.pod_jitter = pod_jitter
+
+    # -- the one place kwokctl is called ------------------------------------------------
+
+    def _kwokctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        binaries = tools.require_binaries(tools.KWOK_BINARIES)
+        argv = [str(binaries["kwokctl"]), *args]
+        env = dict(os.environ)
+        env.setdefault("KWOK_KUBE_VERSION", tools.K8S_VERSION)
+        try:
+            proc = subprocess.run(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=KWOKCTL_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise CommandError(argv, -1, f"no answer in {KWOKCTL_TIMEOUT:g}s") from exc
+        if check and proc.returncode != 0:
+            raise CommandError(argv, proc.returncode, proc.stderr)
+        return proc
+
+    # -- ClusterProvider ------------------------------------------------------------------
+
+    def check(self) -> None:
+        tools.require_binaries(tools.KWOK_BINARIES)
+        stages = tools.bin_dir() / "kwok-stages"
+        if not all((stages / name).is_file() for name in DEFAULT_STAGES):
+            raise ToolError(
+                f"kwok's default stages are missing from {stages}; run: {tools.INSTALL_HINT}"
+            )
+
+    def list(self) -> list[str]:
+        out = self._kwokctl("get", "clusters").stdout
+        return [line.strip() for line in out.splitlines() if line.strip()]
+
+    def exists(self, name: str) -> bool:
+        return name in self.list()
+
+    def cluster_dir(self, name: str) -> Path:
+        workdir = os.environ.get("KWOK_WORKDIR") or str(Path.home() / ".kwok")
+        return Path(workdir) / "clusters" / name
+
+    def create(self, spec: ClusterSpec) -> ClusterInfo:
+        self.check()
+        if self.exists(spec.name):
+            raise ClusterExistsError(
+                f"a kwok cluster named {spec.name!r} already exists; pick another "
+                "--cluster-name, pass --reuse-cluster to use it, or delete it with "
+                f"'helm-harness cluster down --cluster kwok --name {spec.name}'",
+                provider=self.name,
+                name=spec.name,
+            )
+        binaries = tools.require_binaries(tools.KWOK_BINARIES)
+        with tempfile.TemporaryDirectory(prefix="helm-harness-kwok-") as tmp:
+            config = Path(tmp) / "stages.yaml"
+            config.write_text(self.stages_yaml())
+            argv = [
+                "create", "cluster",
+                "--name", spec.name,
+                "--runtime", "binary",
+                "--kubeconfig", "",
+                "--kube-apiserver-binary", str(binaries["kube-apiserver"]),
+                "--kube-controller-manager-binary", str(binaries["kube-controller-manager"]),
+                "--kube-scheduler-binary", str(binaries["kube-scheduler"]),
+                "--kwok-controller-binary", str(binaries["kwok"]),
+                "--etcd-binary", str(binaries["etcd"]),
+                "--wait", f"{int(spec.wait_seconds)}s",
+                "--timeout", f"{int(spec.wait_seconds)}s",
+                "-c", str(config),
+            ]  # fmt: skip
+            if spec.config is not None:
+                argv += ["-c", str(spec.config)]
+            try:
+                self._kwokctl(*argv)
+                if spec.nodes > 0:
+                    self._kwokctl("scale", "node", "--replicas", str(spec.nodes), "--name", spec.name)
+                info = self.get(spec.name, created=True)
+                wait_usable(info, nodes=spec.nodes, timeout=spec.wait_seconds)
+            except BaseException as exc:  # KeyboardInterrupt too: leave nothing behind
+                evidence = self.log_tails(spec.name)
+                self._remove(spec.name)
+                if isinstance(exc, HarnessError) and not isinstance(exc, ClusterError):
+                    raise ClusterError(
+                        f"kwokctl could not create cluster {spec.name!r}: {exc}{evidence}",
+                        provider=self.name,
+                        name=spec.name,
+                    ) from exc
+                raise
+        return info
+
+    def get(self, name: str, *, created: bool = False) -> ClusterInfo:
+        if not self.exists(name):
+            raise ClusterError(
+                f"no kwok cluster named {name!r} (kwokctl get clusters)",
+                provider=self.name,
+                name=name,
+            )
+        kubeconfig = self.write_kubeconfig(name)
+        if not created and not _answers(kubeconfig):
+            self.start(name)  # its processes are gone (a reboot): bring them back
+        return ClusterInfo(
+            provider=self.name,
+            name=name,
+            kubeconfig=kubeconfig,
+            context=None,
+            created=created,
+            details={"workdir": str(self.cluster_dir(name))},
+        )
+
+    def start(self, name: str) -> None:
+        """Start a stopped cluster (its processes were gone, e.g. after a reboot)."""
+        self._kwokctl("start", "cluster", "--name", name)
+
+    def delete(self, name: str) -> None:
+        if self.exists(name):
+            self._kwokctl(*self._delete_argv(name))
+        self._remove_files(name)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _remove(self, name: str) -> None:
+        self._kwokctl(*self._delete_argv(name), check=False)
+        self._remove_files(name)
+
+    def log_tails(self, name: str, lines: int = 5) -> str:
+        """The last lines of each component's log, for error messages."""
+        parts = []
+        for log_file in sorted((self.cluster_dir(name) / "logs").glob("*.log")):
+            tail = log_file.read_text(errors="replace").strip().splitlines()[-lines:]
+            if tail:
+                parts.append(f"--- {log_file.stem} (last lines) ---\n" + "\n".join(tail))
+        return ("\n" + "\n".join(parts)) if parts else ""
+
+    def _delete_argv(self, name: str) -> list[str]:
+        # kwokctl edits the kubeconfig it is given: give it the harness's own copy, never
+        # the user's ~/.kube/config.
+        own = kubeconfig_path(self.name, name)
+        own.parent.mkdir(parents=True, exist_ok=True)
+        own.touch(mode=0o600, exist_ok=True)
+        return ["delete", "cluster", "--name", name, "--kubeconfig", str(own)]
+
+    def _remove_files(self, name: str) -> None:
+        shutil.rmtree(self.cluster_dir(name), ignore_errors=True)
+        kubeconfig_path(self.name, name).unlink(missing_ok=True)
+
+    def write_kubeconfig(self, name: str) -> Path:
+        text = self._kwokctl("get", "kubeconfig", "--name", name).stdout
+        return write_private(kubeconfig_path(self.name, name), text)
+
+    def stages_yaml(self) -> str:
+        """kwok's default stages (with the start-up delay) followed by the harness's own."""
+        stages_dir = tools.bin_dir() / "kwok-stages"
+        docs: list[object] = []
+        for file_name in DEFAULT_STAGES:
+            for doc in yaml.safe_load_all((stages_dir / file_name).read_text()):
+                if doc and doc.get("metadata", {}).get("name") == "pod-ready":
+                    self._add_delay(doc)
+                docs.append(doc)
+        own = tools.project_file("clusters", "kwok", "stages.yaml").read_text()
+        docs.extend(doc for doc in yaml.safe_load_all(own) if doc)
+        return yaml.safe_dump_all(docs, sort_keys=False)
+
+    def _add_delay(self, stage: dict[str, object]) -> None:
+        if self.pod_startup <= 0 and self.pod_jitter <= 0:
+            return
+        base = int(self.pod_startup * 1000)
+        stage_spec = stage["spec"]
+        assert isinstance(stage_spec, dict)
+        stage_spec["delay"] = {
+            "durationMilliseconds": base,
+            "jitterDurationMilliseconds": base + int(self.pod_jitter * 1000),
+        }
+
+
+
+def wait_usable(info: ClusterInfo, *, nodes: int, timeout: float) -> None:
+    """Wait until workloads can be created: ``nodes`` nodes Ready and the ``default``
+    ServiceAccount made (pods are refused until the controller-manager creates it)."""
+    from kubernetes import client
+
+    from harness.kube import api_client
+    from harness.wait import all_have_condition, wait_for
+
+    with api_client(info.kubeconfig, info.context) as api:
+        core = client.CoreV1Api(api)
+        if nodes > 0:
+            wait_for(
+                core.list_node,
+                all_have_condition("Ready", at_least=nodes),
+                expected=f"{nodes} node(s) Ready",
+                timeout=timeout,
+            )
+        wait_for(
+            core.list_namespaced_service_account,
+            lambda accounts: len(accounts) == 1,
+            expected="the default ServiceAccount in namespace default",
+            timeout=timeout,
+            namespace="default",
+            field_selector="metadata.name=default",
+        )
+
+
+def _answers(kubeconfig: Path) -> bool:
+    from harness.kube import api_client, server_version
+
+    try:
+        with api_client(kubeconfig) as api:
+            api.configuration.retries = 0
+            server_version(api)
+        return True
+    except Exception:  # any failure to answer means "not running"
+        return False

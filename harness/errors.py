@@ -1,0 +1,103 @@
+"""Errors raised by helm-harness.
+
+Every error the harness raises on purpose derives from :class:`HarnessError`, carries the
+objects involved as attributes, and chains the library error that caused it (``raise ...
+from exc``)::
+
+    HarnessError
+    ├── UsageError                  bad input from the user: a file, an option, a name
+    ├── ToolError                   an external program could not be found or failed
+    │   ├── MissingBinariesError    binaries are missing; says how to install them
+    │   └── CommandError            a program exited non-zero (argv, exit code, stderr)
+    ├── ClusterError                a cluster could not be created, found or deleted
+    │   └── ClusterExistsError      the cluster name is taken and reuse was not asked for
+    ├── HelmError                   a Helm operation failed (release, namespace, Helm's reason)
+    └── WaitTimeout                 a condition did not hold before its deadline
+                                    (what was expected, what was last observed)
+
+``TemporaryError`` marks errors worth retrying (API server hiccups); everything else is
+permanent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class HarnessError(Exception):
+    """Base of every error helm-harness raises on purpose."""
+
+
+class TemporaryError(HarnessError):
+    """A failure that may go away when retried (connection reset, 429, 5xx)."""
+
+
+class UsageError(HarnessError):
+    """Bad input: a malformed file, an unknown key, a bad option value."""
+
+
+class ToolError(HarnessError):
+    """An external program is missing or failed."""
+
+
+class MissingBinariesError(ToolError):
+    """Some binaries are missing; the message lists them and the command installing them."""
+
+    def __init__(self, missing: Sequence[str], install_hint: str) -> None:
+        self.missing = list(missing)
+        self.install_hint = install_hint
+        super().__init__(
+            f"missing binaries: {', '.join(self.missing)}; install them with: {install_hint}"
+        )
+
+
+class CommandError(ToolError):
+    """A program exited non-zero. ``argv`` is already redacted."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr: str) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+        tail = stderr.strip()
+        super().__init__(
+            f"{self.argv[0]} exited with {returncode}: {' '.join(self.argv)}"
+            + (f"\n{tail}" if tail else "")
+        )
+
+
+class ClusterError(HarnessError):
+    """A cluster could not be created, found, reached or deleted."""
+
+    def __init__(self, message: str, *, provider: str = "", name: str = "") -> None:
+        self.provider = provider
+        self.name = name
+        super().__init__(message)
+
+
+class ClusterExistsError(ClusterError):
+    """The cluster name is already taken and reuse was not asked for."""
+
+
+class HelmError(HarnessError):
+    """A Helm operation failed; ``reason`` is Helm's own message."""
+
+    def __init__(
+        self, operation: str, release: str, namespace: str, reason: str
+    ) -> None:
+        self.operation = operation
+        self.release = release
+        self.namespace = namespace
+        self.reason = reason
+        super().__init__(f"helm {operation} of {namespace}/{release} failed: {reason}")
+
+
+class WaitTimeout(HarnessError):
+    """A condition did not hold before the deadline."""
+
+    def __init__(self, expected: str, observed: str, timeout: float) -> None:
+        self.expected = expected
+        self.observed = observed
+        self.timeout = timeout
+        super().__init__(
+            f"timed out after {timeout:g}s waiting for {expected}; last observed: {observed}"
+        )

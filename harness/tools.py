@@ -1,0 +1,131 @@
+"""The external binaries helm-harness drives, where they live and how they get installed.
+
+The pinned versions here are the ones ``clusters/kwok/install.sh`` builds by default; a
+test keeps the two in step. Binaries are looked up in the versioned cache folder first
+(what ``helm-harness tools install`` builds), then on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from harness.errors import CommandError, MissingBinariesError, ToolError
+
+K8S_VERSION = "v1.36.3"
+KWOK_VERSION = "v0.8.0"
+ETCD_VERSION = "v3.6.16"
+HELM_VERSION = "v3.22.0"
+HELM4_VERSION = "v4.3.1"
+
+KWOK_BINARIES = (
+    "kwokctl",
+    "kwok",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "etcd",
+)
+INSTALL_HINT = "helm-harness tools install"
+
+
+def cache_dir() -> Path:
+    """``$HELM_HARNESS_CACHE``, else ``$XDG_CACHE_HOME/helm-harness``, else ``~/.cache/...``."""
+    explicit = os.environ.get("HELM_HARNESS_CACHE")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "helm-harness"
+
+
+def bin_dir() -> Path:
+    """The versioned folder the installer fills."""
+    return cache_dir() / "bin" / f"k8s-{K8S_VERSION}-kwok-{KWOK_VERSION}"
+
+
+def project_file(*parts: str) -> Path:
+    """A file shipped with the project (``clusters/...``), in a wheel or a source checkout."""
+    here = Path(__file__).resolve().parent
+    for root in (here / "_data", here.parent):
+        candidate = root.joinpath(*parts)
+        if candidate.exists():
+            return candidate
+    raise ToolError(f"helm-harness is missing its data file {'/'.join(parts)}")
+
+
+def find_binary(name: str) -> Path | None:
+    """The cached build of ``name`` if present, else the one on PATH, else None."""
+    cached = bin_dir() / name
+    if cached.is_file() and os.access(cached, os.X_OK):
+        return cached
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+def require_binaries(names: Iterable[str]) -> dict[str, Path]:
+    """Paths of all ``names``, or one error listing every missing one and the fix."""
+    found = {name: find_binary(name) for name in names}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        raise MissingBinariesError(missing, INSTALL_HINT)
+    return {name: path for name, path in found.items() if path is not None}
+
+
+def find_helm(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--helm PATH`` if given, else ``$HELM_HARNESS_HELM``, else PATH, else the cache."""
+    chosen = explicit or os.environ.get("HELM_HARNESS_HELM")
+    if chosen:
+        path = Path(chosen)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            resolved = shutil.which(str(chosen))
+            if resolved is None:
+                raise MissingBinariesError([f"helm ({chosen})"], INSTALL_HINT)
+            path = Path(resolved)
+        return path
+    on_path = shutil.which("helm")
+    if on_path:
+        return Path(on_path)
+    cached = bin_dir() / "helm"
+    if cached.is_file():
+        return cached
+    raise MissingBinariesError(["helm"], INSTALL_HINT)
+
+
+def install_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        HELM_HARNESS_CACHE=str(cache_dir()),
+        K8S_VERSION=K8S_VERSION,
+        KWOK_VERSION=KWOK_VERSION,
+        ETCD_VERSION=ETCD_VERSION,
+        HELM_VERSION=HELM_VERSION,
+        HELM4_VERSION=HELM4_VERSION,
+    )
+    env.update(extra or {})
+    return env
+
+
+def install(*, helm4: bool = False, metrics_server: bool = False) -> Path:
+    """Build whatever is missing into :func:`bin_dir`; progress goes to stderr."""
+    if shutil.which("go") is None:
+        raise MissingBinariesError(
+            ["go"],
+            "Go 1.26 or later from your distribution or the Go project, then "
+            + INSTALL_HINT,
+        )
+    script = project_file("clusters", "kwok", "install.sh")
+    argv = ["bash", str(script)]
+    env = install_env(
+        {
+            "INSTALL_HELM4": "1" if helm4 else "0",
+            "INSTALL_METRICS_SERVER": "1" if metrics_server else "0",
+        }
+    )
+    proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+    if proc.returncode != 0:
+        raise CommandError(argv, proc.returncode, "see the build output above")
+    return Path(proc.stdout.strip().splitlines()[-1])

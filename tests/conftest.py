@@ -1,0 +1,31 @@
+"""Fixtures shared by the project's tests. Tests that talk to Kubernetes use the plugin's
+own ``harness_cluster`` (a real kwok cluster for the session) and get a namespace each."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE_CHARTS = REPO / "fixtures" / "charts"
+TEST_LABELS = {"app.kubernetes.io/managed-by": "helm-harness-tests"}
+
+
+@pytest.fixture
+def namespace(k8s: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for one test, labelled so leftovers can be found, deleted after."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core = client.CoreV1Api(k8s)
+    labels = {**TEST_LABELS, "helm-harness.io/test": request.node.name[:63].strip("-_.[]") or "t"}
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
+    yield name
+    core.delete_namespace(name)
+
+
+@pytest.fixture
+def chart_dir() -> Path:
+    return FIXTURE_CHARTS / "web"

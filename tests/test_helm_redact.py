@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from harness.helm import MASK, redact_argv
+
+
+def test_tokens_and_secret_looking_set_values_are_masked() -> None:
+    argv = [
+        "helm", "install", "web", "chart",
+        "--set", "image.tag=1.2,db.password=hunter2",
+        "--set-string", "apiToken=abc123",
+        "--kube-token", "s3cr3t",
+        "--kube-token=inline",
+    ]  # fmt: skip
+    shown = " ".join(redact_argv(argv))
+    for secret in ("hunter2", "abc123", "s3cr3t", "inline"):
+        assert secret not in shown
+    assert "image.tag=1.2" in shown
+    assert f"db.password={MASK}" in shown
+
+
+def test_multi_line_arguments_are_not_logged() -> None:
+    assert redact_argv(["helm", "a\nb"]) == ["helm", "<multi-line>"]
