@@ -25,11 +25,18 @@ def _duration(text: str) -> float:
 
 def _add_cluster_options(parser: argparse.ArgumentParser, *, default_cluster: str) -> None:
     parser.add_argument(
-        "--cluster", default=default_cluster, choices=["auto", "kwok", "existing"],
+        "--cluster",
+        default=default_cluster,
+        choices=["auto", "kwok", "existing"],
         help="cluster provider (default: %(default)s)",
-    )  # fmt: skip
-    parser.add_argument("--name", "--cluster-name", dest="name", default="helm-harness",
-                        help="cluster name (default: %(default)s)")  # fmt: skip
+    )
+    parser.add_argument(
+        "--name",
+        "--cluster-name",
+        dest="name",
+        default="helm-harness",
+        help="cluster name (default: %(default)s)",
+    )
     parser.add_argument("--kubeconfig", type=Path, help="kubeconfig for --cluster existing")
     parser.add_argument("--context", help="context in --kubeconfig")
 
@@ -42,9 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"helm-harness {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    tools_cmd = commands.add_parser("tools", help="install or locate the binaries kwok clusters need")
+    tools_cmd = commands.add_parser(
+        "tools", help="install or locate the binaries kwok clusters need"
+    )
     tools_sub = tools_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
-    install = tools_sub.add_parser("install", help="build missing binaries into the cache (needs Go)")
+    install = tools_sub.add_parser(
+        "install", help="build missing binaries into the cache (needs Go)"
+    )
     install.add_argument("--helm4", action="store_true", help="also build Helm 4 (as helm4)")
     install.add_argument("--metrics-server", action="store_true", help="also build metrics-server")
     tools_sub.add_parser("path", help="print the binary cache folder")
@@ -57,12 +68,27 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--config", type=Path, help="provider config file (kwokctl -c)")
     up.add_argument("--nodes", type=int, default=1, help="simulated nodes (kwok; default 1)")
     up.add_argument("--reuse", action="store_true", help="use the cluster if it exists")
-    up.add_argument("--pod-startup", type=_duration, default=2.0, metavar="DURATION",
-                    help="kwok: delay before a pod turns Ready (default 2s)")  # fmt: skip
-    up.add_argument("--pod-jitter", type=_duration, default=2.0, metavar="DURATION",
-                    help="kwok: extra random delay, up to this much (default 2s)")  # fmt: skip
-    up.add_argument("--wait", type=_duration, default=120.0, metavar="DURATION",
-                    help="how long to wait for the control plane (default 2m)")  # fmt: skip
+    up.add_argument(
+        "--pod-startup",
+        type=_duration,
+        default=2.0,
+        metavar="DURATION",
+        help="kwok: delay before a pod turns Ready (default 2s)",
+    )
+    up.add_argument(
+        "--pod-jitter",
+        type=_duration,
+        default=2.0,
+        metavar="DURATION",
+        help="kwok: extra random delay, up to this much (default 2s)",
+    )
+    up.add_argument(
+        "--wait",
+        type=_duration,
+        default=120.0,
+        metavar="DURATION",
+        help="how long to wait for the control plane (default 2m)",
+    )
     down = cluster_sub.add_parser("down", help="delete a cluster")
     _add_cluster_options(down, default_cluster="kwok")
     listing = cluster_sub.add_parser("list", help="list clusters")
@@ -81,11 +107,16 @@ def _tools(args: argparse.Namespace) -> int:
         print(tools.bin_dir())
         return EXIT_OK
     if args.action == "check":
-        missing = [name for name in (*tools.KWOK_BINARIES, "helm") if tools.find_binary(name) is None]
+        missing = [
+            name for name in (*tools.KWOK_BINARIES, "helm") if tools.find_binary(name) is None
+        ]
         for name in (*tools.KWOK_BINARIES, "helm"):
             print(f"{name:26} {tools.find_binary(name) or 'MISSING'}")
         if missing:
-            print(f"missing: {', '.join(missing)}; install with: {tools.INSTALL_HINT}", file=sys.stderr)
+            print(
+                f"missing: {', '.join(missing)}; install with: {tools.INSTALL_HINT}",
+                file=sys.stderr,
+            )
             return EXIT_FAILED
         return EXIT_OK
     print(tools.install(helm4=args.helm4, metrics_server=args.metrics_server))

@@ -81,9 +81,7 @@ class ClusterExistsError(ClusterError):
 class HelmError(HarnessError):
     """A Helm operation failed; ``reason`` is Helm's own message."""
 
-    def __init__(
-        self, operation: str, release: str, namespace: str, reason: str
-    ) -> None:
+    def __init__(self, operation: str, release: str, namespace: str, reason: str) -> None:
         self.operation = operation
         self.release = release
         self.namespace = namespace

@@ -103,8 +103,9 @@ class HelmCommand(pyhelm3.command.Command):
         them (sent on stdin), ``--set`` last, as Helm layers them."""
         argv: list[Any] = ["upgrade" if upgrade else "install", release, chart]
         argv += ["--namespace", namespace, "--output", "json", "--timeout", timeout]
-        argv += ["--history-max", self._history_max_revisions]
-        if create_namespace and not upgrade:
+        if upgrade:
+            argv += ["--history-max", self._history_max_revisions]
+        elif create_namespace:
             argv.append("--create-namespace")
         for path in values_files:
             argv += ["--values", str(path)]
@@ -118,7 +119,8 @@ class HelmCommand(pyhelm3.command.Command):
         if wait:
             argv += ["--wait", "--wait-for-jobs"]
         out = await self.run(argv, json.dumps(dict(values or {})).encode())
-        return json.loads(out[out.index(b"{") :])
+        parsed: dict[str, Any] = json.loads(out[out.index(b"{") :])
+        return parsed
 
     async def test(self, release: str, *, namespace: str, timeout: str = "5m") -> str:
         """``helm test``; its output names each test pod and its phase."""

@@ -13,7 +13,10 @@ from harness.errors import ClusterError
 def api_client(kubeconfig: Path, context: str | None = None) -> k8s_client.ApiClient:
     """An API client for ``kubeconfig`` (and ``context``), independent of ~/.kube/config."""
     try:
-        return k8s_config.new_client_from_config(config_file=str(kubeconfig), context=context)
+        api: k8s_client.ApiClient = k8s_config.new_client_from_config(
+            config_file=str(kubeconfig), context=context
+        )
+        return api
     except (k8s_config.ConfigException, OSError, ValueError) as exc:
         raise ClusterError(f"cannot use kubeconfig {kubeconfig}: {exc}") from exc
 

@@ -71,32 +71,78 @@ def _count(text: str) -> int:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("helm-harness", "helm-harness: clusters and charts")
     group.addoption(
-        "--cluster", dest="harness_cluster", default="auto", metavar="PROVIDER",
+        "--cluster",
+        dest="harness_cluster",
+        default="auto",
+        metavar="PROVIDER",
         choices=["auto", "kwok", "existing"],
         help="cluster provider: auto (default), kwok, existing",
-    )  # fmt: skip
-    group.addoption("--cluster-name", dest="harness_cluster_name", metavar="NAME",
-                    help="cluster name (default: hh-<run id>; helm-harness with --reuse-cluster)")  # fmt: skip
-    group.addoption("--cluster-config", dest="harness_cluster_config", metavar="FILE",
-                    type=_existing_file, help="provider config (kwokctl -c)")  # fmt: skip
-    group.addoption("--kubeconfig", dest="harness_kubeconfig", metavar="FILE",
-                    type=_existing_file, help="kubeconfig of an existing cluster")  # fmt: skip
-    group.addoption("--context", dest="harness_context", metavar="NAME",
-                    help="context in --kubeconfig")  # fmt: skip
-    group.addoption("--reuse-cluster", dest="harness_reuse_cluster", action="store_true",
-                    help="use the named cluster if it exists, create it if not, never delete it")  # fmt: skip
-    group.addoption("--keep-cluster", dest="harness_keep_cluster", action="store_true",
-                    help="do not delete the cluster at the end")  # fmt: skip
-    group.addoption("--cluster-nodes", dest="harness_nodes", default=1, type=_count, metavar="N",
-                    help="simulated nodes of a kwok cluster (default 1)")  # fmt: skip
-    group.addoption("--kwok-pod-startup", dest="harness_pod_startup", default="2s",
-                    type=_duration, metavar="DURATION",
-                    help="kwok: delay before a pod turns Ready (default 2s; 0 for fastest)")  # fmt: skip
-    group.addoption("--kwok-pod-jitter", dest="harness_pod_jitter", default="2s",
-                    type=_duration, metavar="DURATION",
-                    help="kwok: up to this much extra random delay (default 2s)")  # fmt: skip
-    group.addoption("--helm", dest="harness_helm", metavar="PATH",
-                    help="helm binary (default: helm on PATH, else the harness's cache)")  # fmt: skip
+    )
+    group.addoption(
+        "--cluster-name",
+        dest="harness_cluster_name",
+        metavar="NAME",
+        help="cluster name (default: hh-<run id>; helm-harness with --reuse-cluster)",
+    )
+    group.addoption(
+        "--cluster-config",
+        dest="harness_cluster_config",
+        metavar="FILE",
+        type=_existing_file,
+        help="provider config (kwokctl -c)",
+    )
+    group.addoption(
+        "--kubeconfig",
+        dest="harness_kubeconfig",
+        metavar="FILE",
+        type=_existing_file,
+        help="kubeconfig of an existing cluster",
+    )
+    group.addoption(
+        "--context", dest="harness_context", metavar="NAME", help="context in --kubeconfig"
+    )
+    group.addoption(
+        "--reuse-cluster",
+        dest="harness_reuse_cluster",
+        action="store_true",
+        help="use the named cluster if it exists, create it if not, never delete it",
+    )
+    group.addoption(
+        "--keep-cluster",
+        dest="harness_keep_cluster",
+        action="store_true",
+        help="do not delete the cluster at the end",
+    )
+    group.addoption(
+        "--cluster-nodes",
+        dest="harness_nodes",
+        default=1,
+        type=_count,
+        metavar="N",
+        help="simulated nodes of a kwok cluster (default 1)",
+    )
+    group.addoption(
+        "--kwok-pod-startup",
+        dest="harness_pod_startup",
+        default="2s",
+        type=_duration,
+        metavar="DURATION",
+        help="kwok: delay before a pod turns Ready (default 2s; 0 for fastest)",
+    )
+    group.addoption(
+        "--kwok-pod-jitter",
+        dest="harness_pod_jitter",
+        default="2s",
+        type=_duration,
+        metavar="DURATION",
+        help="kwok: up to this much extra random delay (default 2s)",
+    )
+    group.addoption(
+        "--helm",
+        dest="harness_helm",
+        metavar="PATH",
+        help="helm binary (default: helm on PATH, else the harness's cache)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -172,14 +218,15 @@ def k8s(harness_cluster: ClusterInfo) -> Iterator[ApiClient]:
 @pytest.fixture(scope="session")
 def helm(request: pytest.FixtureRequest, harness_cluster: ClusterInfo) -> Helm:
     """A Helm client bound to the run's cluster."""
+    from harness.errors import HarnessError
     from harness.helm import Helm
     from harness.tools import find_helm
 
-    return Helm(
-        find_helm(_state(request).helm),
-        kubeconfig=harness_cluster.kubeconfig,
-        context=harness_cluster.context,
-    )
+    try:
+        binary = find_helm(_state(request).helm)
+    except HarnessError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return Helm(binary, kubeconfig=harness_cluster.kubeconfig, context=harness_cluster.context)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -187,5 +234,3 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if state is None:
         return []
     return [f"helm-harness: run {state.run_id}, cluster {state.cluster}:{state.cluster_name}"]
-
-

@@ -114,8 +114,7 @@ def install(*, helm4: bool = False, metrics_server: bool = False) -> Path:
     if shutil.which("go") is None:
         raise MissingBinariesError(
             ["go"],
-            "Go 1.26 or later from your distribution or the Go project, then "
-            + INSTALL_HINT,
+            "Go 1.26 or later from your distribution or the Go project, then " + INSTALL_HINT,
         )
     script = project_file("clusters", "kwok", "install.sh")
     argv = ["bash", str(script)]

@@ -53,12 +53,23 @@ def describe(objects: list[Obj]) -> str:
         status = obj.get("status") or {}
         conditions = ", ".join(
             f"{c.get('type')}={c.get('status')}"
-            + (f" ({c.get('reason')}: {c.get('message')})" if c.get("status") != "True" and c.get("reason") else "")
+            + (
+                f" ({c.get('reason')}: {c.get('message')})"
+                if c.get("status") != "True" and c.get("reason")
+                else ""
+            )
             for c in status.get("conditions") or []
         )
         phase = status.get("phase")
-        summary = " ".join(x for x in (f"phase={phase}" if phase else "", conditions) if x)
-        parts.append(f"{obj.get('kind', '')}/{obj.get('metadata', {}).get('name')}: {summary or 'no status'}")
+        counts = " ".join(
+            f"{field}={status[field]}"
+            for field in ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas")
+            if field in status
+        )
+        summary = " ".join(x for x in (f"phase={phase}" if phase else "", counts, conditions) if x)
+        parts.append(
+            f"{obj.get('kind', '')}/{obj.get('metadata', {}).get('name')}: {summary or 'no status'}"
+        )
     more = f" (+{len(objects) - 5} more)" if len(objects) > 5 else ""
     return "; ".join(parts) + more
 
@@ -105,13 +116,17 @@ def wait_for(
         for attempt in retrying:
             with attempt:
                 while remaining() > 0:
-                    result = _list_then_watch(list_fn, until, observed, remaining, kind, list_kwargs)
+                    result = _list_then_watch(
+                        list_fn, until, observed, remaining, kind, list_kwargs
+                    )
                     if result is not None:
                         return result
     except Exception as exc:
         if not is_transient(exc):
             raise
-        raise WaitTimeout(expected, f"{observe(observed.values())} (last error: {exc})", timeout) from exc
+        raise WaitTimeout(
+            expected, f"{observe(observed.values())} (last error: {exc})", timeout
+        ) from exc
     raise WaitTimeout(expected, observe(observed.values()), timeout)
 
 

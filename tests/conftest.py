@@ -3,12 +3,20 @@ own ``harness_cluster`` (a real kwok cluster for the session) and get a namespac
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client
+
+from harness import tools
+
+# pytester moves HOME for the runs it makes; pin the binary cache and kwok's workdir so
+# those runs, and this process's checks on them, see the same clusters and binaries.
+os.environ.setdefault("HELM_HARNESS_CACHE", str(tools.cache_dir()))
+os.environ.setdefault("KWOK_WORKDIR", str(Path.home() / ".kwok"))
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_CHARTS = REPO / "fixtures" / "charts"
@@ -21,7 +29,9 @@ def namespace(k8s: client.ApiClient, request: pytest.FixtureRequest) -> Iterator
     name = f"t-{uuid.uuid4().hex[:10]}"
     core = client.CoreV1Api(k8s)
     labels = {**TEST_LABELS, "helm-harness.io/test": request.node.name[:63].strip("-_.[]") or "t"}
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+    )
     yield name
     core.delete_namespace(name)
 

@@ -34,12 +34,15 @@ def own_name() -> Iterator[str]:
     KwokProvider().delete(name)  # whatever a failed test left
 
 
-def test_session_cluster_is_a_real_v1_36_api_server(harness_cluster: ClusterInfo, k8s: client.ApiClient) -> None:
+def test_session_cluster_is_a_real_v1_36_api_server(
+    harness_cluster: ClusterInfo, k8s: client.ApiClient
+) -> None:
     assert harness_cluster.provider == "kwok"
     assert server_version(k8s) == tools.K8S_VERSION
     nodes = client.CoreV1Api(k8s).list_node().items
     assert nodes and all(
-        any(c.type == "Ready" and c.status == "True" for c in node.status.conditions) for node in nodes
+        any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
+        for node in nodes
     )
 
 
@@ -66,7 +69,12 @@ def test_create_with_startup_delay_then_delete_leaves_nothing(own_name: str) -> 
     assert info.created and processes_of(workdir)
     with api_client(info.kubeconfig) as api:
         core = client.CoreV1Api(api)
-        wait_for(core.list_node, all_have_condition("Ready", at_least=2), expected="2 nodes Ready", timeout=30)
+        wait_for(
+            core.list_node,
+            all_have_condition("Ready", at_least=2),
+            expected="2 nodes Ready",
+            timeout=30,
+        )
         core.create_namespaced_pod(
             "default",
             client.V1Pod(
@@ -119,11 +127,24 @@ def test_a_failed_start_leaves_no_processes_or_folders(own_name: str, tmp_path: 
 def test_stages_keep_kwok_defaults_and_add_the_harness_ones() -> None:
     docs = list(yaml.safe_load_all(KwokProvider(pod_startup=2, pod_jitter=1).stages_yaml()))
     names = [d["metadata"]["name"] for d in docs]
-    for default in ("node-initialize", "node-heartbeat-with-lease", "pod-ready", "pod-complete", "pod-delete"):
+    for default in (
+        "node-initialize",
+        "node-heartbeat-with-lease",
+        "pod-ready",
+        "pod-complete",
+        "pod-delete",
+    ):
         assert default in names
-    for own in ("helm-harness-test-pod-succeed", "helm-harness-pod-fail", "helm-harness-pod-crashloop"):
+    for own in (
+        "helm-harness-test-pod-succeed",
+        "helm-harness-pod-fail",
+        "helm-harness-pod-crashloop",
+    ):
         assert own in names
     ready = docs[names.index("pod-ready")]
-    assert ready["spec"]["delay"] == {"durationMilliseconds": 2000, "jitterDurationMilliseconds": 3000}
+    assert ready["spec"]["delay"] == {
+        "durationMilliseconds": 2000,
+        "jitterDurationMilliseconds": 3000,
+    }
     no_delay = list(yaml.safe_load_all(KwokProvider().stages_yaml()))
     assert all("delay" not in d["spec"] for d in no_delay if d["metadata"]["name"] == "pod-ready")

@@ -11,7 +11,6 @@ import pytest
 from harness import tools
 from harness.cli import main
 from harness.errors import MissingBinariesError
-
 from tests.conftest import REPO
 
 INSTALL_SH = REPO / "clusters" / "kwok" / "install.sh"
@@ -29,12 +28,22 @@ def test_installer_defaults_match_the_pinned_versions() -> None:
         assert re.search(rf"^{var}=\$\{{{var}:-{re.escape(value)}\}}$", text, re.M), var
 
 
-def test_installer_prints_the_same_bin_dir_as_the_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_installer_prints_the_same_bin_dir_as_the_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HELM_HARNESS_CACHE", str(tmp_path))
     out = subprocess.run(
-        ["bash", str(INSTALL_SH), "--print"], env=tools.install_env(), capture_output=True, text=True, check=True
+        ["bash", str(INSTALL_SH), "--print"],
+        env=tools.install_env(),
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert Path(out.stdout.strip()) == tools.bin_dir() == tmp_path / "bin" / f"k8s-{tools.K8S_VERSION}-kwok-{tools.KWOK_VERSION}"
+    assert (
+        Path(out.stdout.strip())
+        == tools.bin_dir()
+        == tmp_path / "bin" / f"k8s-{tools.K8S_VERSION}-kwok-{tools.KWOK_VERSION}"
+    )
 
 
 def test_installer_without_go_says_what_to_install(tmp_path: Path) -> None:
@@ -60,7 +69,9 @@ def test_missing_binaries_are_listed_together_with_the_fix(empty_cache: Path) ->
     assert "helm-harness tools install" in str(info.value)
 
 
-def test_cluster_up_without_binaries_is_one_clear_line(empty_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cluster_up_without_binaries_is_one_clear_line(
+    empty_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["cluster", "up", "--name", "nope"])
     err = capsys.readouterr().err
     assert code == 1

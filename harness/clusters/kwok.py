@@ -9,6 +9,7 @@ optional pod start-up delay on the ``pod-ready`` stage, and the user's ``--clust
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import subprocess
@@ -107,25 +108,39 @@ class KwokProvider:
             config = Path(tmp) / "stages.yaml"
             config.write_text(self.stages_yaml())
             argv = [
-                "create", "cluster",
-                "--name", spec.name,
-                "--runtime", "binary",
-                "--kubeconfig", "",
-                "--kube-apiserver-binary", str(binaries["kube-apiserver"]),
-                "--kube-controller-manager-binary", str(binaries["kube-controller-manager"]),
-                "--kube-scheduler-binary", str(binaries["kube-scheduler"]),
-                "--kwok-controller-binary", str(binaries["kwok"]),
-                "--etcd-binary", str(binaries["etcd"]),
-                "--wait", f"{int(spec.wait_seconds)}s",
-                "--timeout", f"{int(spec.wait_seconds)}s",
-                "-c", str(config),
-            ]  # fmt: skip
+                "create",
+                "cluster",
+                "--name",
+                spec.name,
+                "--runtime",
+                "binary",
+                "--kubeconfig",
+                "",
+                "--kube-apiserver-binary",
+                str(binaries["kube-apiserver"]),
+                "--kube-controller-manager-binary",
+                str(binaries["kube-controller-manager"]),
+                "--kube-scheduler-binary",
+                str(binaries["kube-scheduler"]),
+                "--kwok-controller-binary",
+                str(binaries["kwok"]),
+                "--etcd-binary",
+                str(binaries["etcd"]),
+                "--wait",
+                f"{int(spec.wait_seconds)}s",
+                "--timeout",
+                f"{int(spec.wait_seconds)}s",
+                "-c",
+                str(config),
+            ]
             if spec.config is not None:
                 argv += ["-c", str(spec.config)]
             try:
                 self._kwokctl(*argv)
                 if spec.nodes > 0:
-                    self._kwokctl("scale", "node", "--replicas", str(spec.nodes), "--name", spec.name)
+                    self._kwokctl(
+                        "scale", "node", "--replicas", str(spec.nodes), "--name", spec.name
+                    )
                 info = self.get(spec.name, created=True)
                 wait_usable(info, nodes=spec.nodes, timeout=spec.wait_seconds)
             except BaseException as exc:  # KeyboardInterrupt too: leave nothing behind
@@ -183,7 +198,7 @@ class KwokProvider:
                 parts.append(f"--- {log_file.stem} (last lines) ---\n" + "\n".join(tail))
         return ("\n" + "\n".join(parts)) if parts else ""
 
-    def _delete_argv(self, name: str) -> list[str]:
+    def _delete_argv(self, name: str) -> builtins.list[str]:
         # kwokctl edits the kubeconfig it is given: give it the harness's own copy, never
         # the user's ~/.kube/config.
         own = kubeconfig_path(self.name, name)
@@ -222,7 +237,6 @@ class KwokProvider:
             "durationMilliseconds": base,
             "jitterDurationMilliseconds": base + int(self.pod_jitter * 1000),
         }
-
 
 
 def wait_usable(info: ClusterInfo, *, nodes: int, timeout: float) -> None:
