@@ -93,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_options(down, default_cluster="kwok")
     listing = cluster_sub.add_parser("list", help="list clusters")
     _add_cluster_options(listing, default_cluster="kwok")
+
+    validate = commands.add_parser(
+        "validate", help="check suite files against the schema, without a cluster"
+    )
+    validate.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="suite files, or folders to search for them",
+    )
     return parser
 
 
@@ -151,6 +162,45 @@ def _cluster(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _validate(args: argparse.Namespace) -> int:
+    from harness.suite import SuiteError, find_suite_files, load_suite
+
+    files: list[Path] = []
+    usage_problem = False
+    for path in args.paths:
+        if path.is_dir():
+            found = find_suite_files(path)
+            if not found:
+                print(f"helm-harness: error: no suite files found in {path}", file=sys.stderr)
+                usage_problem = True
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            print(f"helm-harness: error: no such file or folder: {path}", file=sys.stderr)
+            usage_problem = True
+    unique: dict[Path, Path] = {}  # a file named twice is checked once
+    for path in files:
+        unique.setdefault(path.resolve(), path)
+    invalid = 0
+    for path in unique.values():
+        try:
+            suite = load_suite(path)
+        except SuiteError as exc:
+            print(exc)
+            invalid += 1
+            continue
+        checks = sum(len(app.checks or ()) for app in suite.apps)
+        print(f"ok  {path} ({_count(len(suite.apps), 'app')}, {_count(checks, 'check')})")
+    if invalid:
+        print(f"helm-harness: {invalid} of {len(unique)} suite files invalid", file=sys.stderr)
+    return EXIT_USAGE if invalid or usage_problem else EXIT_OK
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -159,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _tools(args)
         if args.command == "cluster":
             return _cluster(args)
+        if args.command == "validate":
+            return _validate(args)
     except UsageError as exc:
         print(f"helm-harness: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

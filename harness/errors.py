@@ -12,8 +12,10 @@ from exc``)::
     ├── ClusterError                a cluster could not be created, found or deleted
     │   └── ClusterExistsError      the cluster name is taken and reuse was not asked for
     ├── HelmError                   a Helm operation failed (release, namespace, Helm's reason)
-    └── WaitTimeout                 a condition did not hold before its deadline
-                                    (what was expected, what was last observed)
+    ├── WaitTimeout                 a condition did not hold before its deadline
+    │                               (what was expected, what was last observed)
+    └── CheckFailed                 a health check found the app unhealthy
+                                    (expected, observed, evidence, runbook)
 
 ``TemporaryError`` marks errors worth retrying (API server hiccups); everything else is
 permanent.
@@ -99,3 +101,14 @@ class WaitTimeout(HarnessError):
         super().__init__(
             f"timed out after {timeout:g}s waiting for {expected}; last observed: {observed}"
         )
+
+
+class CheckFailed(HarnessError):
+    """A check found the app unhealthy: what it expected, what it saw."""
+
+    def __init__(self, expected: str, observed: str, *, details: str = "") -> None:
+        self.expected = expected
+        self.observed = observed
+        self.details = details
+        text = f"expected {expected}; observed {observed}"
+        super().__init__(text + (f"\n{details}" if details else ""))

@@ -130,6 +130,19 @@ class HelmCommand(pyhelm3.command.Command):
     async def manifest(self, release: str, *, namespace: str) -> str:
         return (await self.run(["get", "manifest", release, "--namespace", namespace])).decode()
 
+    async def hooks(self, release: str, *, namespace: str) -> str:
+        return (await self.run(["get", "hooks", release, "--namespace", namespace])).decode()
+
+    async def show_crds_text(
+        self, chart: str, *, version: str | None = None, repo: str | None = None
+    ) -> str:
+        argv = ["show", "crds", chart]
+        if version:
+            argv += ["--version", version]
+        if repo:
+            argv += ["--repo", repo]
+        return (await self.run(argv)).decode()
+
 
 def _set_text(value: Any) -> str:
     if isinstance(value, bool):
@@ -204,3 +217,12 @@ class Helm:
     def manifest(self, release: str, *, namespace: str) -> str:
         coro = self.command.manifest(release, namespace=namespace)
         return self._call("get manifest", release, namespace, coro)  # type: ignore[no-any-return]
+
+    def hooks(self, release: str, *, namespace: str) -> str:
+        coro = self.command.hooks(release, namespace=namespace)
+        return self._call("get hooks", release, namespace, coro)  # type: ignore[no-any-return]
+
+    def show_crds(self, chart: str, *, version: str | None = None, repo: str | None = None) -> str:
+        """The CRDs in the chart's ``crds/`` folder (Helm installs but never upgrades them)."""
+        coro = self.command.show_crds_text(chart, version=version, repo=repo)
+        return self._call("show crds", chart, "-", coro)  # type: ignore[no-any-return]

@@ -1,51 +1,38 @@
-"""The pytest plugin (entry point ``pytest11: helm_harness``): options, run state, fixtures.
+"""The pytest plugin (entry point ``pytest11: helm_harness``): options, run state, fixtures,
+and the hooks that turn suite files into items.
 
-Options are parsed and checked once, in ``pytest_configure``, into a :class:`RunState` kept
-in the config stash; fixtures read it from there. This module wires; the work is done by
-``harness.clusters``, ``harness.helm`` and friends.
+Options are parsed and checked once, in ``pytest_configure``, into a
+:class:`~harness.session.HarnessSession` kept in the config stash; fixtures and items read
+it from there. This module wires; the work is done elsewhere in ``harness``.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.session import HarnessSession, RunOptions
 from harness.units import parse_duration
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-    from harness.clusters.base import ClusterInfo, ClusterProvider
+    from harness.checks.context import AppContext
+    from harness.clusters.base import ClusterInfo
     from harness.helm import Helm
 
-
-@dataclass
-class RunState:
-    """Everything the options decided, for the whole run."""
-
-    run_id: str
-    cluster: str
-    cluster_name: str
-    cluster_config: Path | None
-    kubeconfig: Path | None
-    context: str | None
-    reuse_cluster: bool
-    keep_cluster: bool
-    nodes: int
-    pod_startup: float
-    pod_jitter: float
-    helm: str | None
-    provider: ClusterProvider | None = None
-    info: ClusterInfo | None = None
-    notes: list[str] = field(default_factory=list)
+session_key = pytest.StashKey[HarnessSession]()
 
 
-run_state_key = pytest.StashKey[RunState]()
+def session_of(config: pytest.Config) -> HarnessSession:
+    session = config.stash.get(session_key, None)
+    if session is None:
+        raise pytest.UsageError("helm-harness was not configured (is the plugin disabled?)")
+    return session
 
 
 def _duration(text: str) -> float:
@@ -70,7 +57,8 @@ def _count(text: str) -> int:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("helm-harness", "helm-harness: clusters and charts")
-    group.addoption(
+    add = group.addoption
+    add(
         "--cluster",
         dest="harness_cluster",
         default="auto",
@@ -78,42 +66,46 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=["auto", "kwok", "existing"],
         help="cluster provider: auto (default), kwok, existing",
     )
-    group.addoption(
+    add(
         "--cluster-name",
         dest="harness_cluster_name",
         metavar="NAME",
         help="cluster name (default: hh-<run id>; helm-harness with --reuse-cluster)",
     )
-    group.addoption(
+    add(
         "--cluster-config",
         dest="harness_cluster_config",
         metavar="FILE",
         type=_existing_file,
         help="provider config (kwokctl -c)",
     )
-    group.addoption(
+    add(
         "--kubeconfig",
         dest="harness_kubeconfig",
         metavar="FILE",
         type=_existing_file,
         help="kubeconfig of an existing cluster",
     )
-    group.addoption(
-        "--context", dest="harness_context", metavar="NAME", help="context in --kubeconfig"
-    )
-    group.addoption(
+    add("--context", dest="harness_context", metavar="NAME", help="context in --kubeconfig")
+    add(
         "--reuse-cluster",
         dest="harness_reuse_cluster",
         action="store_true",
         help="use the named cluster if it exists, create it if not, never delete it",
     )
-    group.addoption(
+    add(
         "--keep-cluster",
         dest="harness_keep_cluster",
         action="store_true",
         help="do not delete the cluster at the end",
     )
-    group.addoption(
+    add(
+        "--keep-on-failure",
+        dest="harness_keep_on_failure",
+        action="store_true",
+        help="keep the namespaces (and the cluster) of failed apps for inspection",
+    )
+    add(
         "--cluster-nodes",
         dest="harness_nodes",
         default=1,
@@ -121,15 +113,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help="simulated nodes of a kwok cluster (default 1)",
     )
-    group.addoption(
+    add(
         "--kwok-pod-startup",
         dest="harness_pod_startup",
         default="2s",
         type=_duration,
         metavar="DURATION",
-        help="kwok: delay before a pod turns Ready (default 2s; 0 for fastest)",
+        help="kwok: delay before a pod turns Ready (default 2s; 0: none)",
     )
-    group.addoption(
+    add(
         "--kwok-pod-jitter",
         dest="harness_pod_jitter",
         default="2s",
@@ -137,19 +129,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DURATION",
         help="kwok: up to this much extra random delay (default 2s)",
     )
-    group.addoption(
+    add(
         "--helm",
         dest="harness_helm",
         metavar="PATH",
         help="helm binary (default: helm on PATH, else the harness's cache)",
     )
+    add(
+        "--report-dir",
+        dest="harness_report_dir",
+        default="harness-report",
+        metavar="DIR",
+        help="where reports and failure bundles go (default: harness-report)",
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    # Items of one app (and of apps joined by dependsOn) must run on one xdist worker.
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     opt = config.option
     kubeconfig = getattr(opt, "harness_kubeconfig", None)
-    cluster = opt.harness_cluster
-    if cluster == "existing" and kubeconfig is None:
+    if opt.harness_cluster == "existing" and kubeconfig is None:
         raise pytest.UsageError("--cluster existing needs --kubeconfig FILE")
     if opt.harness_reuse_cluster and opt.harness_keep_cluster:
         raise pytest.UsageError("--reuse-cluster already keeps the cluster; drop --keep-cluster")
@@ -157,80 +162,134 @@ def pytest_configure(config: pytest.Config) -> None:
     name = opt.harness_cluster_name or (
         "helm-harness" if opt.harness_reuse_cluster else f"hh-{run_id}"
     )
-    config.stash[run_state_key] = RunState(
+    options = RunOptions(
         run_id=run_id,
-        cluster=cluster,
+        cluster=opt.harness_cluster,
         cluster_name=name,
         cluster_config=opt.harness_cluster_config,
         kubeconfig=kubeconfig,
         context=opt.harness_context,
         reuse_cluster=opt.harness_reuse_cluster,
         keep_cluster=opt.harness_keep_cluster,
+        keep_on_failure=opt.harness_keep_on_failure,
         nodes=opt.harness_nodes,
         pod_startup=opt.harness_pod_startup,
         pod_jitter=opt.harness_pod_jitter,
         helm=opt.harness_helm,
+        report_dir=Path(opt.harness_report_dir).absolute(),
     )
+    config.stash[session_key] = HarnessSession(options)
 
 
-def _state(request: pytest.FixtureRequest) -> RunState:
-    state = request.config.stash.get(run_state_key, None)
-    if state is None:
-        raise pytest.UsageError("helm-harness was not configured (is the plugin disabled?)")
-    return state
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    from harness.collect import collect_file
+
+    return collect_file(file_path, parent)
 
 
-@pytest.fixture(scope="session")
-def harness_cluster(request: pytest.FixtureRequest) -> Iterator[ClusterInfo]:
-    """The run's cluster (created, reused or given), deleted at the end if this run made it."""
-    from harness.clusters import ClusterSpec, acquire, get_provider, release
+def pytest_collection_finish(session: pytest.Session) -> None:
+    errors = session_of(session.config).suite_errors
+    if errors:
+        raise pytest.UsageError("invalid suite file(s):\n" + "\n".join(errors))
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    from harness.collect import HarnessItem
+
+    if not isinstance(item, HarnessItem):
+        return
+    if isinstance(nextitem, HarnessItem) and nextitem.group == item.group:
+        return
+    harness = session_of(item.config)
+    if "deployer" not in harness.__dict__:
+        return
+    runs = [r for r in harness.deployer.runs.values() if _group_of(r) == item.group]
+    for note in harness.finish_group(runs):
+        harness.notes.append(note)
+
+
+def _group_of(run: Any) -> str:
+    from harness.collect import dependency_groups
+
+    return f"{run.suite.name}::{dependency_groups(run.suite)[run.app.name]}"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    harness = session.config.stash.get(session_key, None)
+    if harness is not None:
+        harness.notes.extend(harness.close())
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    harness = terminalreporter.config.stash.get(session_key, None)
+    if harness is None or not harness.notes:
+        return
+    terminalreporter.section("helm-harness")
+    for note in harness.notes:
+        terminalreporter.write_line(note)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    harness = config.stash.get(session_key, None)
+    if harness is None:
+        return []
+    opts = harness.options
+    return [f"helm-harness: run {opts.run_id}, cluster {opts.cluster}:{opts.cluster_name}"]
+
+
+def _cluster_or_fail(harness: HarnessSession) -> ClusterInfo:
     from harness.errors import HarnessError
 
-    state = _state(request)
     try:
-        provider = get_provider(
-            state.cluster,
-            kubeconfig=state.kubeconfig,
-            context=state.context,
-            pod_startup=state.pod_startup,
-            pod_jitter=state.pod_jitter,
-        )
-        spec = ClusterSpec(name=state.cluster_name, config=state.cluster_config, nodes=state.nodes)
-        info = acquire(provider, spec, reuse=state.reuse_cluster)
+        return harness.cluster()
     except HarnessError as exc:
         pytest.fail(f"helm-harness could not get a cluster: {exc}", pytrace=False)
-    state.provider, state.info = provider, info
-    try:
-        yield info
-    finally:
-        release(provider, info, keep=state.keep_cluster or state.reuse_cluster)
 
 
 @pytest.fixture(scope="session")
-def k8s(harness_cluster: ClusterInfo) -> Iterator[ApiClient]:
-    """A Kubernetes API client for the run's cluster."""
-    from harness.kube import api_client
+def harness_cluster(request: pytest.FixtureRequest) -> ClusterInfo:
+    """The run's cluster (created, reused or given); removed at the end of the run if this
+    run created it and nobody asked to keep it."""
+    return _cluster_or_fail(session_of(request.config))
 
-    with api_client(harness_cluster.kubeconfig, harness_cluster.context) as api:
-        yield api
+
+@pytest.fixture(scope="session")
+def k8s(request: pytest.FixtureRequest, harness_cluster: ClusterInfo) -> ApiClient:
+    """A Kubernetes API client for the run's cluster."""
+    return session_of(request.config).api
 
 
 @pytest.fixture(scope="session")
 def helm(request: pytest.FixtureRequest, harness_cluster: ClusterInfo) -> Helm:
     """A Helm client bound to the run's cluster."""
     from harness.errors import HarnessError
-    from harness.helm import Helm
-    from harness.tools import find_helm
 
     try:
-        binary = find_helm(_state(request).helm)
+        return session_of(request.config).helm
     except HarnessError as exc:
         pytest.fail(str(exc), pytrace=False)
-    return Helm(binary, kubeconfig=harness_cluster.kubeconfig, context=harness_cluster.context)
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    state = config.stash.get(run_state_key, None)
-    if state is None:
-        return []
-    return [f"helm-harness: run {state.run_id}, cluster {state.cluster}:{state.cluster_name}"]
+@pytest.fixture
+def harness_app(
+    request: pytest.FixtureRequest, harness_cluster: ClusterInfo
+) -> Callable[[str | Path, str], AppContext]:
+    """``harness_app(suite_file, app_name)``: that app of the suite, installed (once per run)
+    — its release, namespace, rendered objects and clients."""
+    from harness.suite import load_suite
+
+    harness = session_of(request.config)
+
+    def get(suite_file: str | Path, app_name: str) -> AppContext:
+        path = Path(suite_file)
+        if not path.is_absolute():
+            path = Path(request.path).parent / path
+        suite = load_suite(path)
+        app = next((a for a in suite.apps if a.name == app_name), None)
+        if app is None:
+            raise pytest.UsageError(f"{path}: no app named {app_name!r}")
+        run = harness.deployer.ensure_installed(suite, app)
+        assert run.ctx is not None
+        return run.ctx
+
+    return get

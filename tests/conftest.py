@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -39,3 +40,38 @@ def namespace(k8s: client.ApiClient, request: pytest.FixtureRequest) -> Iterator
 @pytest.fixture
 def chart_dir() -> Path:
     return FIXTURE_CHARTS / "web"
+
+
+@pytest.fixture
+def install_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """``install_app(chart, values=..., checks=..., timeout=...)``: the chart installed as a
+    one-app suite through the harness's own Deployer in a fresh namespace on the session
+    cluster; returns its AppContext. Everything is removed after the test."""
+    from harness.deploy import Deployer
+    from harness.plugin import session_of
+    from harness.suite import App, ChartRef, Suite
+
+    harness = session_of(request.config)
+    harness.cluster()
+    deployer = Deployer(run_id=uuid.uuid4().hex[:6], api=harness.api, helm=harness.helm)
+
+    def install(chart: str | Path, *, name: str = "", timeout: float = 60, **fields: Any) -> Any:
+        name = name or Path(chart).name
+        chart_path = Path(chart)
+        if not chart_path.is_absolute() and not str(chart).startswith("oci://"):
+            chart_path = FIXTURE_CHARTS / chart_path
+        app = App(
+            name=name,
+            source=ChartRef(chart=str(chart_path)),
+            release=name,
+            namespace=None,
+            timeout=timeout,
+            **fields,
+        )
+        suite = Suite(path=tmp_path / "t.suite.yaml", name="t", apps=(app,))
+        run = deployer.ensure_installed(suite, app)
+        return run.ctx
+
+    yield install
+    for run in deployer.runs.values():
+        deployer.finalize(run, keep=False)

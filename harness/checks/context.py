@@ -1,0 +1,55 @@
+"""What a check gets to work with: the installed app and clients for its cluster."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from kubernetes.client import ApiClient
+
+from harness.helm import Helm
+from harness.resources import Resolver, ResourceType, lister
+from harness.suite import App, Check, Suite
+
+DEFAULT_CHECK_TIMEOUT = 60.0
+
+
+@dataclass
+class AppContext:
+    suite: Suite
+    app: App
+    namespace: str
+    api: ApiClient
+    helm: Helm
+    manifest: list[dict[str, Any]] = field(default_factory=list)  # the release's objects
+    hooks: list[dict[str, Any]] = field(default_factory=list)  # its hook objects
+    crds: list[dict[str, Any]] = field(default_factory=list)  # from the chart's crds/
+    deadline: float = 0.0  # monotonic: install + readiness must be done by then
+
+    @cached_property
+    def resolver(self) -> Resolver:
+        return Resolver(self.api)
+
+    @property
+    def release(self) -> str:
+        return self.app.release
+
+    def timeout_for(self, check: Check, default: float = DEFAULT_CHECK_TIMEOUT) -> float:
+        """The check's own timeout, else ``default``; never below one second."""
+        return max(check.timeout if check.timeout is not None else default, 1.0)
+
+    def remaining(self) -> float:
+        """Seconds left of the app's install + readiness deadline (at least one)."""
+        return max(self.deadline - time.monotonic(), 1.0)
+
+    def lister_for(self, rtype: ResourceType) -> Any:
+        return lister(self.api, rtype)
+
+    def objects_of(self, *kinds: str) -> list[dict[str, Any]]:
+        """The release's rendered objects of the given kinds."""
+        return [obj for obj in self.manifest if obj.get("kind") in kinds]
+
+    def namespace_of(self, obj: dict[str, Any]) -> str:
+        return str((obj.get("metadata") or {}).get("namespace") or self.namespace)

@@ -1,0 +1,121 @@
+"""``ready``: every object of the release that has a notion of readiness becomes ready —
+Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs (completed), CronJobs (present,
+not suspended unless ``allowSuspended``), bare Pods, PVCs (Bound), Services (ready
+endpoints, unless headless, ExternalName or selector-less) and the CRDs the chart
+installs (Established). One deadline covers them all: the app's install + readiness
+timeout, or the check's own."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from functools import partial
+from typing import Any
+
+from harness.checks.context import AppContext
+from harness.errors import CheckFailed, WaitTimeout
+from harness.readiness import (
+    PREDICATES,
+    Unrecoverable,
+    container_states,
+    cronjob_ready,
+    service_needs_endpoints,
+    slices_have_ready_endpoint,
+)
+from harness.suite import Check
+from harness.wait import Obj, describe, wait_for
+
+WORKLOADS_WITH_PODS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
+
+
+def run(ctx: AppContext, check: Check) -> None:
+    timeout = check.timeout if check.timeout is not None else ctx.remaining()
+    deadline = time.monotonic() + max(timeout, 1.0)
+    allow_suspended = bool(check.spec.get("allowSuspended", False))
+    predicates = dict(PREDICATES)
+    predicates["CronJob"] = partial(cronjob_ready, allow_suspended=allow_suspended)
+
+    groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for obj in [*ctx.manifest, *ctx.crds]:
+        kind = obj.get("kind", "")
+        if kind in predicates:
+            namespace = "" if kind == "CustomResourceDefinition" else ctx.namespace_of(obj)
+            groups[(obj.get("apiVersion", ""), kind, namespace)].append(obj["metadata"]["name"])
+    for (api_version, kind, namespace), names in groups.items():
+        _wait_group(ctx, api_version, kind, namespace, names, predicates[kind], deadline)
+    for service in ctx.objects_of("Service"):
+        if service_needs_endpoints(service):
+            _wait_endpoints(ctx, service, deadline)
+
+
+def _wait_group(
+    ctx: AppContext,
+    api_version: str,
+    kind: str,
+    namespace: str,
+    names: list[str],
+    ready: Any,
+    deadline: float,
+) -> None:
+    rtype = ctx.resolver.by_kind(kind, api_version)
+    wanted = set(names)
+
+    def all_ready(objects: list[Obj]) -> bool:
+        mine = [o for o in objects if o["metadata"]["name"] in wanted]
+        return len(mine) == len(wanted) and all(ready(o) for o in mine)
+
+    label = f"{kind} {', '.join(sorted(wanted))}"
+    kwargs = {"namespace": namespace} if rtype.namespaced else {}
+    try:
+        wait_for(
+            ctx.lister_for(rtype),
+            all_ready,
+            expected=f"{label} ready",
+            timeout=max(deadline - time.monotonic(), 0.5),
+            kind=kind,
+            observe=lambda objects: describe(
+                [o for o in objects if o["metadata"]["name"] in wanted]
+            ),
+            **kwargs,
+        )
+    except Unrecoverable as exc:
+        raise CheckFailed(
+            f"{label} ready", str(exc), details=_pod_evidence(ctx, namespace)
+        ) from exc
+    except WaitTimeout as exc:
+        details = _pod_evidence(ctx, namespace) if kind in WORKLOADS_WITH_PODS else ""
+        raise CheckFailed(
+            f"{label} ready within {exc.timeout:.0f}s", exc.observed, details=details
+        ) from exc
+
+
+def _wait_endpoints(ctx: AppContext, service: Obj, deadline: float) -> None:
+    name = service["metadata"]["name"]
+    namespace = ctx.namespace_of(service)
+    rtype = ctx.resolver.by_name("endpointslices.discovery.k8s.io")
+    try:
+        wait_for(
+            ctx.lister_for(rtype),
+            slices_have_ready_endpoint,
+            expected=f"Service {name} has a ready endpoint",
+            timeout=max(deadline - time.monotonic(), 0.5),
+            namespace=namespace,
+            label_selector=f"kubernetes.io/service-name={name}",
+        )
+    except WaitTimeout as exc:
+        raise CheckFailed(
+            f"Service {name} to have a ready endpoint",
+            "no ready endpoints (no ready pod matches its selector "
+            f"{service['spec'].get('selector')})",
+            details=_pod_evidence(ctx, namespace),
+        ) from exc
+
+
+def _pod_evidence(ctx: AppContext, namespace: str) -> str:
+    """The release namespace's pods and their container states, for the failure message."""
+    try:
+        pods = ctx.lister_for(ctx.resolver.by_name("pods"))(namespace=namespace)["items"]
+    except Exception as exc:  # evidence is best effort; the failure itself stands
+        return f"(could not list pods: {exc})"
+    lines = [f"  pod/{p['metadata']['name']}: {container_states(p)}" for p in pods[:10]]
+    return "pods:\n" + "\n".join(lines) if lines else "no pods in the namespace"

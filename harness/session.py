@@ -1,0 +1,129 @@
+"""The live side of a run: the cluster (acquired on first use), API and Helm clients, the
+deployer of suite apps, and the clean-up at the end. One per pytest process, kept in the
+config stash by the plugin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client import ApiClient
+
+from harness.clusters import acquire, get_provider, release
+from harness.clusters.base import ClusterInfo, ClusterProvider, ClusterSpec
+from harness.deploy import AppRun, Deployer
+from harness.helm import Helm
+from harness.tools import find_helm
+
+
+@dataclass
+class RunOptions:
+    """Everything the options decided, for the whole run."""
+
+    run_id: str
+    cluster: str
+    cluster_name: str
+    cluster_config: Path | None
+    kubeconfig: Path | None
+    context: str | None
+    reuse_cluster: bool
+    keep_cluster: bool
+    keep_on_failure: bool
+    nodes: int
+    pod_startup: float
+    pod_jitter: float
+    helm: str | None
+    report_dir: Path
+
+
+@dataclass
+class HarnessSession:
+    options: RunOptions
+    provider: ClusterProvider | None = None
+    info: ClusterInfo | None = None
+    notes: list[str] = field(default_factory=list)
+    suite_errors: list[str] = field(default_factory=list)
+    any_app_failed: bool = False
+
+    def cluster(self) -> ClusterInfo:
+        if self.info is None:
+            opts = self.options
+            self.provider = get_provider(
+                opts.cluster,
+                kubeconfig=opts.kubeconfig,
+                context=opts.context,
+                pod_startup=opts.pod_startup,
+                pod_jitter=opts.pod_jitter,
+            )
+            spec = ClusterSpec(name=opts.cluster_name, config=opts.cluster_config, nodes=opts.nodes)
+            self.info = acquire(self.provider, spec, reuse=opts.reuse_cluster)
+        return self.info
+
+    @cached_property
+    def api(self) -> ApiClient:
+        from harness.kube import api_client
+
+        info = self.cluster()
+        return api_client(info.kubeconfig, info.context)
+
+    @cached_property
+    def helm(self) -> Helm:
+        info = self.cluster()
+        return Helm(find_helm(self.options.helm), kubeconfig=info.kubeconfig, context=info.context)
+
+    @cached_property
+    def deployer(self) -> Deployer:
+        return Deployer(run_id=self.options.run_id, api=self.api, helm=self.helm)
+
+    def write_bundle(self, run: AppRun, item: Any, exc: BaseException) -> Path | None:
+        """The failure bundle of ``run``'s app, or None when there is nothing to look at."""
+        from harness.evidence import bundle_dir, write_bundle
+
+        if "helm" not in self.__dict__ or self.info is None:
+            return None
+        failure = f"{item.nodeid}\n{exc}"
+        return write_bundle(
+            bundle_dir(self.options.report_dir, run.suite.name, run.app.name),
+            api=self.api,
+            helm=self.helm,
+            namespace=run.namespace,
+            release=run.app.release,
+            manifest=run.ctx.manifest if run.ctx is not None else [],
+            failure=failure,
+        )
+
+    def finish_group(self, group_runs: list[AppRun]) -> list[str]:
+        """Remove the apps of a finished dependency group, dependents first."""
+        said = []
+        for run in reversed(group_runs):
+            keep = self.options.keep_on_failure and (run.failed or run.error is not None)
+            note = self.deployer.finalize(run, keep=keep)
+            if note:
+                said.append(note)
+        return said
+
+    def close(self) -> list[str]:
+        """Remove what the run made (apps not yet removed, then the cluster); say what."""
+        said: list[str] = []
+        if "deployer" in self.__dict__:
+            for run in list(self.deployer.runs.values()):
+                keep = self.options.keep_on_failure and (run.failed or run.error is not None)
+                note = self.deployer.finalize(run, keep=keep)
+                if note:
+                    said.append(note)
+        if "api" in self.__dict__:
+            self.api.close()
+        if self.provider is not None and self.info is not None:
+            keep = self.options.keep_cluster or self.options.reuse_cluster
+            if self.options.keep_on_failure and self.any_app_failed:
+                keep = True
+            if release(self.provider, self.info, keep=keep):
+                said.append(f"deleted {self.info.provider} cluster {self.info.name}")
+            elif self.info.created:
+                said.append(
+                    f"kept {self.info.provider} cluster {self.info.name} "
+                    f"(kubeconfig {self.info.kubeconfig})"
+                )
+        return said

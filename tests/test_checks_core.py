@@ -1,0 +1,116 @@
+"""ready, wait and helmTest against the real kwok API server: each passes on a healthy app
+and fails, with what it expected and what it saw, on a broken one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from harness.checks import run_check
+from harness.errors import CheckFailed, UsageError
+from harness.suite import Check
+
+
+def ready(**spec: Any) -> Check:
+    return Check(kind="ready", spec=spec)
+
+
+def test_ready_passes_for_a_healthy_web_app(install_app: Any) -> None:
+    ctx = install_app("web", values={"replicaCount": 2})
+    run_check(ctx, ready())
+    kinds = {obj["kind"] for obj in ctx.manifest}
+    assert {"Deployment", "Service"} <= kinds
+
+
+def test_ready_fails_for_a_deployment_that_never_becomes_ready(install_app: Any) -> None:
+    ctx = install_app("web", set_values={"simulate.pods": "crashloop"})
+    with pytest.raises(CheckFailed) as info:
+        run_check(ctx, Check(kind="ready", spec={}, timeout=3))
+    message = str(info.value)
+    assert "expected Deployment web-web ready within 3s" in message
+    assert "MinimumReplicasUnavailable" in message
+    assert "CrashLoopBackOff" in message  # the pods' own states are part of the evidence
+
+
+def test_ready_stops_at_once_on_a_failed_pod(install_app: Any, tmp_path: Any) -> None:
+    chart = tmp_path / "pod"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: pod\nversion: 0.1.0\n")
+    (chart / "templates" / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: once\n"
+        "  annotations: {helm-harness.io/simulate: fail}\n"
+        "spec:\n  restartPolicy: Never\n  containers: [{name: c, image: x}]\n"
+    )
+    ctx = install_app(chart)
+    with pytest.raises(CheckFailed, match=r"Pod/once failed: c: terminated Error exit 1"):
+        run_check(ctx, Check(kind="ready", spec={}, timeout=30))
+
+
+def test_wait_condition_on_a_deployment(install_app: Any) -> None:
+    ctx = install_app("web")
+    run_check(
+        ctx,
+        Check(kind="wait", spec={"resource": "deployment/web-web", "for": "condition=Available"}),
+    )
+
+
+def test_wait_jsonpath_on_pods_by_selector(install_app: Any) -> None:
+    ctx = install_app("web", values={"replicaCount": 2})
+    spec = {
+        "resource": "pods",
+        "selector": "app.kubernetes.io/name=web",
+        "for": "jsonpath={.status.phase}=Running",
+    }
+    run_check(ctx, Check(kind="wait", spec=spec))
+
+
+def test_wait_that_never_holds_says_what_it_saw(install_app: Any) -> None:
+    ctx = install_app("web", set_values={"simulate.pods": "crashloop"})
+    spec = {"resource": "deployment/web-web", "for": "condition=Available", "timeout": "2s"}
+    with pytest.raises(CheckFailed) as info:
+        run_check(ctx, Check(kind="wait", spec=spec))
+    assert "deployment/web-web to meet condition=Available within 2s" in str(info.value)
+    assert "Available=False" in str(info.value)
+
+
+def test_wait_for_delete_and_create(install_app: Any) -> None:
+    ctx = install_app("web")
+    core = client.CoreV1Api(ctx.api)
+    core.create_namespaced_config_map(
+        ctx.namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="gone"))
+    )
+    run_check(ctx, Check(kind="wait", spec={"resource": "configmap/gone", "for": "create"}))
+    core.delete_namespaced_config_map("gone", ctx.namespace)
+    run_check(ctx, Check(kind="wait", spec={"resource": "cm/gone", "for": "delete"}, timeout=10))
+
+
+def test_wait_on_an_unknown_resource_type_is_a_usage_error(install_app: Any) -> None:
+    ctx = install_app("web")
+    with pytest.raises(UsageError, match="unknown resource type 'gizmo'"):
+        run_check(ctx, Check(kind="wait", spec={"resource": "gizmo/x", "for": "create"}))
+
+
+def test_helm_test_passes_and_fails(install_app: Any) -> None:
+    good = install_app("web", name="good")
+    run_check(good, Check(kind="helmTest", spec={}))
+    bad = install_app("web", name="bad", set_values={"simulate.test": "fail"})
+    with pytest.raises(CheckFailed) as info:
+        run_check(bad, Check(kind="helmTest", spec={}))
+    assert "helm test of bad to pass (bad-web-test)" in str(info.value)
+    assert "pod/bad-web-test: wget: terminated Error exit 1" in str(info.value)
+
+
+def test_helm_test_is_skipped_when_the_chart_has_no_tests(install_app: Any, tmp_path: Any) -> None:
+    chart = tmp_path / "plain"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: plain\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+    )
+    ctx = install_app(chart)
+    with pytest.raises(pytest.skip.Exception, match="has no helm test hooks"):
+        run_check(ctx, Check(kind="helmTest", spec={}))
+    with pytest.raises(CheckFailed, match="to have helm test hooks"):
+        run_check(ctx, Check(kind="helmTest", spec={"required": True}))

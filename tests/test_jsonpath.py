@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from harness import jsonpath
+from harness.checks.waiting import parse_for
+from harness.errors import UsageError
+
+POD = {
+    "metadata": {"name": "p", "labels": {"app.kubernetes.io/name": "web"}},
+    "spec": {"replicas": 2},
+    "status": {
+        "phase": "Running",
+        "conditions": [
+            {"type": "Ready", "status": "True"},
+            {"type": "Initialized", "status": "False"},
+        ],
+        "containerStatuses": [{"name": "a", "ready": True}, {"name": "b", "ready": False}],
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "values"),
+    [
+        ("{.status.phase}", ["Running"]),
+        ("{.spec.replicas}", [2]),
+        ('{.status.conditions[?(@.type=="Ready")].status}', ["True"]),
+        ("{.status.conditions[?(@.type!='Ready')].type}", ["Initialized"]),
+        ("{.status.containerStatuses[*].ready}", [True, False]),
+        ("{.status.containerStatuses[-1].name}", ["b"]),
+        ("{.metadata.labels['app.kubernetes.io/name']}", ["web"]),
+        ("{.status.nothing}", []),
+    ],
+)
+def test_evaluate(path: str, values: list[object]) -> None:
+    assert jsonpath.evaluate(jsonpath.parse(path), POD) == values
+
+
+@pytest.mark.parametrize("path", ["{}", "{.a[}", "{.a..b}", "{range .items[*]}"])
+def test_unsupported_paths_are_usage_errors(path: str) -> None:
+    with pytest.raises(UsageError):
+        jsonpath.parse(path)
+
+
+@pytest.mark.parametrize(
+    ("expression", "objects", "holds"),
+    [
+        ("condition=Ready", [POD], True),
+        ("condition=Initialized", [POD], False),
+        ("condition=Initialized=false", [POD], True),
+        ("jsonpath={.status.phase}=Running", [POD], True),
+        ("jsonpath={.status.phase}=Pending", [POD], False),
+        ("jsonpath={.status.phase}", [POD], True),
+        ("create", [POD], True),
+        ("create", [], False),
+        ("delete", [], True),
+        ("delete", [POD], False),
+        ("condition=Ready", [], False),
+    ],
+)
+def test_kubectl_wait_grammar(expression: str, objects: list[dict], holds: bool) -> None:
+    assert parse_for(expression).test(objects) is holds
+
+
+@pytest.mark.parametrize(
+    "expression", ["ready", "condition=", "jsonpath=.status.phase=x", "jsonpath={.a}x"]
+)
+def test_bad_for_expressions_say_what_is_accepted(expression: str) -> None:
+    with pytest.raises(UsageError, match="wait.for"):
+        parse_for(expression)

@@ -1,0 +1,760 @@
+"""Suite files: loading, validation and ``helm-harness validate``. Pure: no cluster."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.cli import main
+from harness.suite import (
+    CHECK_KINDS,
+    DEFAULT_TIMEOUT,
+    ChartRef,
+    SuiteError,
+    find_suite_files,
+    is_suite_file,
+    load_suite,
+    suite_schema,
+)
+
+HEAD = "apiVersion: helm-harness/v1\nkind: Suite\n"
+
+# The example of SPEC's "Suite file" section, verbatim but for the `db` app it depends on.
+SPEC_EXAMPLE = """\
+apiVersion: helm-harness/v1
+kind: Suite
+metadata: {name: shop}              # default: the file name without .suite.yaml
+defaults: {timeout: 5m}             # any app field below may be defaulted here
+apps:
+  - name: web                       # unique in the suite
+    chart: ../fixtures/charts/web   # local dir or .tgz; or a name in `repo`; or oci://...
+    repo: https://charts.example.org  # optional
+    version: 1.4.0                  # chart version, for repo/OCI charts
+    release: web                    # default: the app name
+    namespace: web                  # default: a fresh namespace per run, h-<run>-<app>
+    values: {replicaCount: 2}       # inline values
+    valuesFiles: [web-ci.yaml]      # relative to the suite file
+    set: {image.tag: "1.2"}         # --set style
+    dependsOn: [db]                 # installed and healthy first
+    timeout: 3m                     # deadline for install + readiness
+    runbook: https://runbooks.example.org/web   # shown with every failure of this app
+    upgrade:                        # used by upgrade runs (see below)
+      from: {version: 1.3.2}        # or {chart: ../old/web} or {repo: ..., version: ...}
+    checks:                         # default when omitted: [ready, helmTest if the chart has tests]
+      - ready: {}                   # every workload of the release becomes ready
+      - wait: {resource: deployment/web, for: condition=Available, timeout: 60s}
+      - wait: {resource: pods, selector: app=web, for: "jsonpath={.status.phase}=Running"}
+      - http: {service: web, port: 80, path: /healthz, expect: {status: 200, body: ok}}
+      - logs: {selector: app=web, contains: [listening], absent: [panic, ERROR]}
+      - helmTest: {}
+      - noRestarts: {max: 0}
+      - events: {noWarnings: true, allow: [BackOff]}
+      - metrics: {memory: "<= 256Mi", cpu: "<= 500m"}      # budgets on the snapshot
+      - rbac: {serviceAccount: web, cannot: ["create secrets", "get nodes"]}
+      - security: {runAsNonRoot: true, privileged: false, resources: required}
+      - python: {call: tests.checks:web_cart_works}       # escape hatch: a function taking the app
+  - name: db
+    chart: ../fixtures/charts/db
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project folder: ``suites/`` (with a values file) and two local charts."""
+    return _make_project(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def fuzz_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _make_project(tmp_path_factory.mktemp("fuzz"))
+
+
+def _make_project(root: Path) -> Path:
+    for chart in ("web", "db"):
+        (root / "fixtures" / "charts" / chart).mkdir(parents=True)
+        (root / "fixtures" / "charts" / chart / "Chart.yaml").write_text(f"name: {chart}\n")
+    (root / "suites").mkdir()
+    (root / "suites" / "web-ci.yaml").write_text("replicaCount: 3\n")
+    return root
+
+
+def write(project: Path, text: str, name: str = "shop.suite.yaml") -> Path:
+    path = project / "suites" / name
+    path.write_text(text)
+    return path
+
+
+def suite_error(path: Path) -> SuiteError:
+    with pytest.raises(SuiteError) as caught:
+        load_suite(path)
+    return caught.value
+
+
+# --- valid suites -------------------------------------------------------------------------
+
+
+def test_the_spec_example_loads(project: Path) -> None:
+    path = write(project, SPEC_EXAMPLE)
+    suite = load_suite(path)
+    assert suite.path == path and suite.name == "shop" and not suite.upgrade
+    web, db = suite.apps
+    assert web.name == "web" and web.line == 6
+    assert web.source == ChartRef(
+        "../fixtures/charts/web", repo="https://charts.example.org", version="1.4.0"
+    )
+    assert (web.release, web.namespace, web.timeout) == ("web", "web", 180.0)
+    assert web.values == {"replicaCount": 2}
+    assert web.values_files == ((project / "suites" / "web-ci.yaml").resolve(),)
+    assert web.set_values == {"image.tag": "1.2"}
+    assert web.depends_on == ("db",)
+    assert web.runbook == "https://runbooks.example.org/web"
+    assert web.upgrade_from == ChartRef(
+        "../fixtures/charts/web", repo="https://charts.example.org", version="1.3.2"
+    )
+    assert web.checks is not None
+    assert [check.id for check in web.checks] == [
+        "ready",
+        "wait[deployment/web]",
+        "wait[pods]",
+        "http[/healthz]",
+        "logs[app=web]",
+        "helmTest",
+        "noRestarts",
+        "events",
+        "metrics",
+        "rbac[web]",
+        "security",
+        "python[tests.checks:web_cart_works]",
+    ]
+    wait = web.checks[1]
+    assert wait.kind == "wait" and wait.line == 22 and wait.timeout is None
+    assert wait.spec == {
+        "resource": "deployment/web",
+        "for": "condition=Available",
+        "timeout": "60s",
+    }
+    assert web.checks[3].spec["expect"] == {"status": 200, "body": "ok"}
+
+    local = (project / "fixtures" / "charts" / "db").resolve()
+    assert db.source == ChartRef(str(local)) and db.source.is_local
+    assert (db.release, db.namespace, db.timeout, db.checks) == ("db", None, 300.0, None)
+
+
+def test_the_spec_example_is_valid_against_the_schema_alone() -> None:
+    jsonschema.Draft202012Validator(suite_schema()).validate(yaml.safe_load(SPEC_EXAMPLE))
+
+
+def test_the_schema_ships_in_the_package_and_suits_draft_7_editors() -> None:
+    text = resources.files("harness").joinpath("schema", "suite.schema.json").read_text()
+    schema = json.loads(text)
+    assert schema == suite_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft7Validator.check_schema(schema)  # yaml-language-server reads draft 7
+    assert "unevaluatedProperties" not in text and "prefixItems" not in text
+    assert set(schema["$defs"]["check"]["properties"]) == {
+        "name",
+        "timeout",
+        "runbook",
+        *CHECK_KINDS,
+    }
+
+
+def test_defaults_merge_under_each_app_like_helm_values(project: Path) -> None:
+    path = write(
+        project,
+        HEAD
+        + textwrap.dedent(
+            """\
+        defaults:
+          upgrade: true
+          repo: https://charts.example.org
+          timeout: 90
+          values: {image: {repository: web, tag: "1"}, replicaCount: 1}
+          set: {a: 1, b: 2}
+          valuesFiles: [web-ci.yaml]
+          checks: [{ready: {}}]
+        apps:
+          - name: web
+            chart: web
+            values: {image: {tag: "2"}, extra: [1]}
+            set: {b: 3}
+            valuesFiles: []
+          - name: api
+            chart: api
+            repo: https://other.example.org
+            timeout: 500ms
+            checks:
+              - http: {service: api, port: http}
+                name: api-up
+                timeout: 1m
+                runbook: restart it
+        """
+        ),
+        name="plain.suite.yaml",
+    )
+    suite = load_suite(path)
+    web, api = suite.apps
+    assert suite.name == "plain" and suite.upgrade
+    assert web.values == {
+        "image": {"repository": "web", "tag": "2"},
+        "replicaCount": 1,
+        "extra": [1],
+    }
+    assert web.set_values == {"a": 1, "b": 3}
+    assert web.values_files == ()  # lists replace
+    assert web.source == ChartRef("web", repo="https://charts.example.org")
+    assert web.timeout == 90.0 and web.release == "web"
+    assert web.checks is not None and [c.id for c in web.checks] == ["ready"]
+    assert api.source.repo == "https://other.example.org" and api.timeout == 0.5
+    assert api.values_files == ((project / "suites" / "web-ci.yaml").resolve(),)
+    assert api.checks is not None
+    (http,) = api.checks
+    assert (http.id, http.timeout, http.runbook) == ("api-up", 60.0, "restart it")
+    assert http.spec == {"service": "api", "port": "http"}
+
+
+def test_a_defaulted_values_mapping_is_not_shared_between_apps(project: Path) -> None:
+    text = HEAD + "defaults: {values: {a: {b: 1}}, chart: x, repo: 'https://r.org'}\n"
+    suite = load_suite(write(project, text + "apps: [{name: one}, {name: two}]\n"))
+    suite.apps[0].values["a"]["b"] = 2
+    assert suite.apps[1].values == {"a": {"b": 1}}
+
+
+def test_bare_check_kinds_yaml_merge_keys_and_local_upgrades(project: Path) -> None:
+    path = write(
+        project,
+        HEAD
+        + textwrap.dedent(
+            """\
+        x-common: &common {chart: ../fixtures/charts/web}
+        apps:
+          - <<: *common
+            name: web
+            upgrade: {from: {chart: ../fixtures/charts/db}}
+            checks:
+              - ready:
+              - helmTest:
+              - ready: {allowSuspended: true}
+                name: ready-suspended
+        """
+        ),
+        name="merge.yaml",
+    )
+    (web,) = load_suite(path).apps
+    assert web.timeout == DEFAULT_TIMEOUT and web.namespace is None
+    assert web.source == ChartRef(str((project / "fixtures" / "charts" / "web").resolve()))
+    assert web.upgrade_from == ChartRef(str((project / "fixtures" / "charts" / "db").resolve()))
+    assert web.checks is not None
+    assert [(c.kind, c.spec) for c in web.checks] == [
+        ("ready", {}),
+        ("helmTest", {}),
+        ("ready", {"allowSuspended": True}),
+    ]
+
+
+# --- invalid suites: every message names file, line and key ------------------------------
+
+APP = "apps:\n  - name: web\n    chart: pg\n    repo: https://charts.example.org\n"
+
+ERRORS = [
+    pytest.param(
+        "apiVersion: helm-harness/v2\nkind: Suite\n" + APP,
+        1,
+        "apiVersion",
+        "must be 'helm-harness/v1'",
+        id="api-version",
+    ),
+    pytest.param(
+        HEAD + "app:\n  - name: web\n",
+        3,
+        "app",
+        "unknown key 'app' (did you mean 'apps'?)",
+        id="typo",
+    ),
+    pytest.param(
+        HEAD + "metadata: {name: shop}\n", 1, "", "missing required key 'apps'", id="no-apps"
+    ),
+    pytest.param(HEAD + "apps: []\n", 3, "apps", "must not be empty", id="empty-apps"),
+    pytest.param(
+        HEAD + APP + "    valuesfiles: [a.yaml]\n",
+        7,
+        "apps[0].valuesfiles",
+        "unknown key 'valuesfiles' (did you mean 'valuesFiles'?)",
+        id="unknown-app-key",
+    ),
+    pytest.param(
+        HEAD + "apps:\n  - name: web\n", 4, "apps[0]", "missing required key 'chart'", id="no-chart"
+    ),
+    pytest.param(
+        HEAD + APP.replace("name: web", "name: Web_1"),
+        4,
+        "apps[0].name",
+        "an app name is lower-case letters",
+        id="bad-name",
+    ),
+    pytest.param(
+        HEAD + APP + "    version: 1.10\n",
+        7,
+        "apps[0].version",
+        'expected text, got the number 1.10; quote it: "1.10"',
+        id="unquoted-version",
+    ),
+    pytest.param(
+        HEAD + APP + "    timeout: soon\n",
+        7,
+        "apps[0].timeout",
+        "a duration is a number with a unit (90s, 500ms, 5m, 1h)",
+        id="bad-duration",
+    ),
+    pytest.param(
+        HEAD + APP + "    checks:\n      - wait: {resource: deployment/web, for: ready}\n",
+        8,
+        "apps[0].checks[0].wait.for",
+        "write `for` as condition=NAME[=VALUE]",
+        id="bad-wait-for",
+    ),
+    pytest.param(
+        HEAD + APP + "    checks:\n      - wait:\n        resource: pods\n",
+        9,
+        "apps[0].checks[0].resource",
+        "it belongs to 'wait': indent it under `wait:`",
+        id="misindented-check",
+    ),
+    pytest.param(
+        HEAD + APP + "    checks:\n      - http: {service: web, port: 80}\n        ready: {}\n",
+        8,
+        "apps[0].checks[0]",
+        "a check has exactly one kind, this one has http and ready",
+        id="two-kinds",
+    ),
+    pytest.param(
+        HEAD + APP + "    checks:\n      - name: smoke\n",
+        8,
+        "apps[0].checks[0]",
+        "a check needs one check kind: ready, wait",
+        id="no-kind",
+    ),
+    pytest.param(
+        HEAD + APP + "    checks: [ready]\n",
+        7,
+        "apps[0].checks[0]",
+        "write a check as a mapping: `- ready: {}`",
+        id="check-as-text",
+    ),
+    pytest.param(
+        HEAD + APP + "    checks:\n      - rbac: {serviceAccount: web}\n",
+        8,
+        "apps[0].checks[0].rbac",
+        "needs `can`, `cannot` or both",
+        id="rbac-without-rules",
+    ),
+    pytest.param(
+        HEAD + APP + "    checks:\n      - http: {service: web, port: 80, expect: {code: 200}}\n",
+        8,
+        "apps[0].checks[0].http.expect.code",
+        "unknown key 'code'; allowed here: status, body",
+        id="unknown-check-field",
+    ),
+    pytest.param(
+        HEAD
+        + APP
+        + "    checks:\n      - ready: {}\n      - noRestarts: {max: 1}\n      - ready:\n",
+        10,
+        "apps[0].checks[2]",
+        "apps[0].checks[0] (line 8) has the same id 'ready'; give one of them a `name`",
+        id="duplicate-check-id",
+    ),
+    pytest.param(
+        HEAD + APP + APP.replace("apps:\n", ""),
+        7,
+        "apps[1].name",
+        "apps[0] (line 4) already has the name 'web'",
+        id="duplicate-app",
+    ),
+    pytest.param(
+        HEAD + APP + "    dependsOn: [dbb]\n" + APP.replace("apps:\n", "").replace("web", "db"),
+        7,
+        "apps[0].dependsOn[0]",
+        "no app named 'dbb' in this suite (did you mean 'db'?); its apps: web, db",
+        id="unknown-dependency",
+    ),
+    pytest.param(
+        HEAD
+        + APP
+        + "    dependsOn: [db]\n"
+        + APP.replace("apps:\n", "").replace("web", "db")
+        + "    dependsOn: [cache]\n"
+        + APP.replace("apps:\n", "").replace("web", "cache")
+        + "    dependsOn: [web]\n",
+        7,
+        "apps[0].dependsOn[0]",
+        "dependsOn has a cycle: web -> db -> cache -> web",
+        id="dependency-cycle",
+    ),
+    pytest.param(
+        HEAD + APP + "    dependsOn: [web]\n",
+        7,
+        "apps[0].dependsOn[0]",
+        "web depends on itself",
+        id="self-dependency",
+    ),
+    pytest.param(
+        HEAD + "apps:\n  - name: web\n    chart: ../charts/nope\n",
+        5,
+        "apps[0].chart",
+        "chart not found: ",
+        id="missing-local-chart",
+    ),
+    pytest.param(
+        HEAD + "apps:\n  - name: web\n    chart: ../fixtures\n",
+        5,
+        "apps[0].chart",
+        "is not a Helm chart: no Chart.yaml",
+        id="folder-without-chart-yaml",
+    ),
+    pytest.param(
+        HEAD + "apps:\n  - name: web\n    chart: ../fixtures/charts/web/Chart.yaml\n",
+        5,
+        "apps[0].chart",
+        "is not a Helm chart: give a chart folder or a .tgz",
+        id="file-that-is-no-chart",
+    ),
+    pytest.param(
+        HEAD + "defaults:\n  chart: ../charts/nope\napps:\n  - name: web\n",
+        4,
+        "defaults.chart",
+        "chart not found",
+        id="missing-defaulted-chart",
+    ),
+    pytest.param(
+        HEAD + "apps:\n  - name: web\n    chart: ../fixtures/charts/web\n    version: '1.0'\n",
+        6,
+        "apps[0].version",
+        "version applies to charts from a repo or an OCI registry",
+        id="version-of-local-chart",
+    ),
+    pytest.param(
+        HEAD
+        + "apps:\n  - name: web\n    chart: ../fixtures/charts/web\n    valuesFiles: [x.yaml]\n",
+        6,
+        "apps[0].valuesFiles[0]",
+        "values file not found: ",
+        id="missing-values-file",
+    ),
+    pytest.param(
+        HEAD + "apps:\n  - name: web\n    chart: ../fixtures/charts/web\n"
+        "    upgrade:\n      from: {version: 1.0.0}\n",
+        7,
+        "apps[0].upgrade.from",
+        "the app's chart is a local folder, so `from` needs its own `chart`",
+        id="upgrade-from-local-version",
+    ),
+    pytest.param(
+        HEAD
+        + "defaults: {namespace: shop}\n"
+        + APP
+        + APP.replace("apps:\n", "").replace("name: web", "name: db\n    release: web"),
+        9,
+        "apps[1].release",
+        "apps[0] (web) and apps[1] (db) both install release 'web' into namespace 'shop'",
+        id="same-release-twice",
+    ),
+    pytest.param(
+        HEAD + APP + "    chart: pg\n",
+        7,
+        "apps[0].chart",
+        "duplicate key (first given at line 5)",
+        id="duplicate-key",
+    ),
+    pytest.param(
+        HEAD + APP + "    values: {1: one}\n",
+        7,
+        "apps[0].values",
+        "a key must be text, not 1; quote it",
+        id="number-as-key",
+    ),
+    pytest.param(
+        HEAD + "apps: &apps\n  - *apps\n",
+        3,
+        "apps[0]",
+        "the alias at apps[0] refers to a node that contains it (its anchor is at line 3)",
+        id="loop",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "fragment"), ERRORS)
+def test_errors_name_file_line_and_key(
+    project: Path, text: str, line: int, key: str, fragment: str
+) -> None:
+    path = write(project, text)
+    error = suite_error(path)
+    assert (error.path, error.line, error.key) == (path, line, key)
+    where = f"{path}:{line}: {key}: " if key else f"{path}:{line}: "
+    assert str(error).startswith(where), str(error)
+    assert fragment in error.problem, str(error)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        pytest.param(HEAD + "apps:\n\t- name: web\n", 4, "indents with spaces, not tabs", id="tab"),
+        pytest.param(
+            HEAD + "apps:\n  - name: web\n   chart: x\n", 5, "check the indentation", id="indent"
+        ),
+        pytest.param(HEAD + "apps: [a, b\n", 4, "invalid YAML", id="unclosed"),
+        pytest.param(HEAD + "apps: *nowhere\n", 3, "undefined alias", id="alias"),
+        pytest.param(HEAD + "apps: !!python/object:os.system x\n", 3, "constructor", id="tag"),
+        pytest.param("kind: Suite\x00\n", 1, "#x0000 is not allowed", id="nul"),
+        pytest.param("- a\n- b\n", 1, "a suite file is a mapping", id="list"),
+    ],
+)
+def test_malformed_yaml_gives_the_line(project: Path, text: str, line: int, fragment: str) -> None:
+    error = suite_error(write(project, text))
+    assert error.line == line and fragment in str(error), str(error)
+    assert "Traceback" not in str(error)
+
+
+def test_an_empty_or_unreadable_or_binary_file_is_a_suite_error(project: Path) -> None:
+    assert "the file is empty" in str(suite_error(write(project, "")))
+    assert "cannot read the file" in str(suite_error(project / "suites" / "missing.suite.yaml"))
+    assert "cannot read the file" in str(suite_error(project / "suites"))
+    binary = project / "suites" / "binary.suite.yaml"
+    binary.write_bytes(b"kind: Suite\n\xff\xfe\x00")
+    error = suite_error(binary)
+    assert error.line == 2 and "not UTF-8" in str(error)
+
+
+def test_alias_bombs_and_deep_nesting_are_refused(project: Path) -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for n in range(1, 7):
+        levels.append(f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 10) + "]")
+    assert "too large" in str(suite_error(write(project, "\n".join(levels) + "\n")))
+    nested = "a: " + "[" * 100 + "]" * 100 + "\n"
+    assert "nested more than" in str(suite_error(write(project, nested)))
+    very = "a: " + "[" * 5000 + "]" * 5000 + "\n"
+    assert "nests too deeply" in str(suite_error(write(project, very)))
+
+
+# --- which files are suites ---------------------------------------------------------------
+
+
+def test_is_suite_file(project: Path) -> None:
+    suites = project / "suites"
+    write(project, SPEC_EXAMPLE)
+    write(project, "kind: Suite\n", name="plain.yml")
+    write(project, "apps: [\n\t", name="broken.suite.yaml")
+    write(project, "apiVersion: v1\n", name="kindless.suite.yaml")
+    write(project, "kind: Deployment\n", name="other.suite.yaml")
+    write(project, "apps: [\n\t", name="broken.yaml")
+    (project / "web.suite.yaml").write_text(HEAD + APP)
+    (project / "elsewhere.yaml").write_text(HEAD + APP)
+    (project / "a.suite.yaml").mkdir()
+    assert is_suite_file(suites / "shop.suite.yaml")
+    assert is_suite_file(suites / "plain.yml")
+    assert is_suite_file(suites / "broken.suite.yaml")  # loading it says what is wrong
+    assert is_suite_file(suites / "kindless.suite.yaml")
+    assert is_suite_file(project / "web.suite.yaml")
+    assert not is_suite_file(suites / "other.suite.yaml")
+    assert not is_suite_file(suites / "web-ci.yaml")  # a values file beside the suites
+    assert not is_suite_file(suites / "broken.yaml")
+    assert not is_suite_file(project / "elsewhere.yaml")
+    assert not is_suite_file(project / "a.suite.yaml")
+    assert not is_suite_file(project / "missing.suite.yaml")
+    assert not is_suite_file(Path("\x00.suite.yaml"))
+
+
+def test_find_suite_files_skips_hidden_folders(project: Path) -> None:
+    write(project, SPEC_EXAMPLE)
+    (project / ".venv").mkdir()
+    (project / ".venv" / "x.suite.yaml").write_text(HEAD + APP)
+    (project / "more" / "suites").mkdir(parents=True)
+    (project / "more" / "suites" / "a.yaml").write_text(HEAD + APP)
+    assert find_suite_files(project) == [
+        project / "more" / "suites" / "a.yaml",
+        project / "suites" / "shop.suite.yaml",
+    ]
+
+
+# --- helm-harness validate ----------------------------------------------------------------
+
+
+def test_validate_reports_each_file(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = write(project, SPEC_EXAMPLE)
+    assert main(["validate", str(project)]) == 0
+    assert capsys.readouterr().out == f"ok  {good} (2 apps, 12 checks)\n"
+
+    bad = write(project, HEAD + APP + "    timeout: soon\n", name="bad.suite.yaml")
+    assert main(["validate", str(project), str(good)]) == 4
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        f"{bad}:7: apps[0].timeout: a duration is a number with a unit (90s, 500ms, 5m, 1h) "
+        "or a number of seconds; got the text 'soon'",
+        f"ok  {good} (2 apps, 12 checks)",
+    ]
+    assert "1 of 2 suite files invalid" in err and "Traceback" not in err
+
+
+def test_validate_a_missing_path_or_a_folder_without_suites(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", str(project / "nope")]) == 4
+    assert f"no such file or folder: {project / 'nope'}" in capsys.readouterr().err
+    (project / "empty").mkdir()
+    assert main(["validate", str(project / "empty")]) == 4
+    assert "no suite files found in" in capsys.readouterr().err
+
+
+def test_validate_a_file_named_explicitly(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values = project / "suites" / "web-ci.yaml"
+    assert main(["validate", str(values)]) == 4
+    assert f"{values}:1: missing required key 'apiVersion'" in capsys.readouterr().out
+    one = write(project, HEAD + APP, name="one.yaml")
+    assert main(["validate", str(one)]) == 0
+    assert capsys.readouterr().out == f"ok  {one} (1 app, 0 checks)\n"
+
+
+# --- fuzzing: nothing but SuiteError ever escapes -----------------------------------------
+
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+YAML_BITS = [
+    HEAD, "apps:\n", "  - name: web\n", "    chart: ", "../fixtures/charts/web", "pg", "repo: ",
+    "https://r.org", "checks:\n", "- ", "ready: {}", "wait: ", "{resource: pods, for: create}",
+    "timeout: ", "5m", "dependsOn: [web]", "defaults: ", "values: ", "&a ", "*a", "<<: *a",
+    "!!binary ", "!!python/name:os.system ", "!!set ", "? ", ": ", "[", "]", "{", "}", ", ",
+    "'", '"', "|\n", ">-\n", "#", "---\n", "...\n", "%YAML 1.1\n", "~", "1.10", ".nan", ".inf",
+    "2024-01-01", "0x1F", "\t", "\n", "  ", "    ", "\\", "\x00", "\ufeff", "é", "=", "-",
+]  # fmt: skip
+FIELDS = [
+    "name", "chart", "repo", "version", "release", "namespace", "values", "valuesFiles", "set",
+    "dependsOn", "timeout", "runbook", "upgrade", "from", "checks", "metadata", "defaults",
+    "apps", "kind", "apiVersion", *CHECK_KINDS, "resource", "for", "service", "port", "path",
+    "expect", "status", "max", "call", "can", "cannot", "serviceAccount", "memory", "cpu",
+]  # fmt: skip
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(
+        ["web", "db", "5m", "90", "../fixtures/charts/web", "../fixtures/charts/nope",
+         "oci://r.io/web", "https://r.org", "web-ci.yaml", "nope.yaml", "condition=Ready",
+         "deployment/web", "helm-harness/v1", "Suite", "/healthz", "a:b", "get pods"]
+    )
+)  # fmt: skip
+KEYS = st.sampled_from(FIELDS) | st.text(max_size=8)
+
+
+def _nested(leaves: st.SearchStrategy[Any], keys: st.SearchStrategy[Any] = KEYS) -> Any:
+    return st.recursive(
+        leaves,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5),
+        max_leaves=20,
+    )
+
+
+JUNK = _nested(SCALARS)
+WILD = _nested(SCALARS, KEYS | st.integers(0, 3))  # with keys that are not text
+
+
+def _field(*choices: Any) -> Any:
+    """Mostly a plausible value for a field, sometimes anything at all."""
+    return st.one_of(*[st.sampled_from(choices)] * 6, JUNK)
+
+
+def _check() -> Any:
+    kinds = suite_schema()["$defs"]
+    specs = {
+        kind: st.none()
+        | st.dictionaries(
+            st.sampled_from([*kinds[kind].get("properties", {}), "x"]),
+            SCALARS | st.lists(st.sampled_from(["get pods", "panic", "x"]), max_size=2),
+        )
+        for kind in CHECK_KINDS
+    }
+    one = st.sampled_from(CHECK_KINDS).flatmap(
+        lambda kind: st.fixed_dictionaries({kind: specs[kind]})
+    )
+    extras = st.fixed_dictionaries(
+        {}, optional={"name": _field("a", "b"), "timeout": _field("5s", 1), "wait": specs["wait"]}
+    )
+    check = st.tuples(one, extras).map(lambda pair: {**pair[0], **pair[1]})
+    return st.one_of(check, check, check, JUNK)
+
+
+SOURCE = ["chart", "repo", "version"]
+OLD = _field("1.0.0", "pg", "https://r.org", "../fixtures/charts/db")
+APP_FIELDS = {
+    "chart": _field("../fixtures/charts/web", "../fixtures", "nope", "pg", "oci://r.io/web"),
+    "repo": _field("https://r.org", "nope"),
+    "version": _field("1.0.0", "2"),
+    "release": _field("web", "db", "Web"),
+    "namespace": _field("shop", "web"),
+    "values": st.one_of(*[st.dictionaries(st.text(max_size=5), JUNK, max_size=3)] * 4, WILD),
+    "valuesFiles": st.lists(_field("web-ci.yaml", "nope.yaml", "../suites"), max_size=2),
+    "set": st.dictionaries(st.text(max_size=5), SCALARS, max_size=3),
+    "dependsOn": st.lists(_field("web", "db", "x"), max_size=2),
+    "timeout": _field("5m", "90", 90, 0.5, "1h", "soon", float("inf")),
+    "runbook": _field("https://runbooks.example.org"),
+    "upgrade": st.fixed_dictionaries({"from": st.dictionaries(st.sampled_from(SOURCE), OLD)}),
+    "checks": st.lists(_check(), max_size=3),
+}
+APPS = st.fixed_dictionaries({"name": _field("web", "db", "x")}, optional=APP_FIELDS) | JUNK
+SUITES = st.fixed_dictionaries(
+    {"apiVersion": st.just("helm-harness/v1"), "kind": st.just("Suite")},
+    optional={
+        "apps": st.lists(APPS, max_size=3) | JUNK,
+        "defaults": st.fixed_dictionaries(
+            {}, optional={**APP_FIELDS, "upgrade": st.booleans() | JUNK}
+        ),
+        "metadata": st.fixed_dictionaries({}, optional={"name": _field("shop", "a b")}) | JUNK,
+    },
+)
+
+
+def _load_only_suite_errors(path: Path, text: str | bytes) -> None:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        load_suite(path)
+    except SuiteError as exc:
+        assert str(exc).startswith(str(path)), str(exc)
+    assert isinstance(is_suite_file(path), bool)
+
+
+@FUZZ
+@given(text=st.text() | st.binary())
+def test_fuzz_arbitrary_text(fuzz_project: Path, text: str | bytes) -> None:
+    _load_only_suite_errors(fuzz_project / "suites" / "fuzz.suite.yaml", text)
+
+
+@FUZZ
+@given(bits=st.lists(st.sampled_from(YAML_BITS), max_size=40))
+def test_fuzz_yaml_ish_text(fuzz_project: Path, bits: list[str]) -> None:
+    _load_only_suite_errors(fuzz_project / "suites" / "fuzz.suite.yaml", "".join(bits))
+
+
+@FUZZ
+@given(data=SUITES | SUITES | WILD)
+def test_fuzz_structures_dumped_to_yaml(fuzz_project: Path, data: Any) -> None:
+    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    _load_only_suite_errors(fuzz_project / "suites" / "fuzz.suite.yaml", text)
