@@ -54,10 +54,11 @@ class AppRun:
 class Deployer:
     """Installs and removes the run's apps."""
 
-    def __init__(self, *, run_id: str, api: ApiClient, helm: Helm) -> None:
+    def __init__(self, *, run_id: str, api: ApiClient, helm: Helm, simulated: bool = False) -> None:
         self.run_id = run_id
         self.api = api
         self.helm = helm
+        self.simulated = simulated
         self.runs: dict[tuple[str, str], AppRun] = {}
 
     def app_run(self, suite: Suite, app: App) -> AppRun:
@@ -122,6 +123,7 @@ class Deployer:
             api=self.api,
             helm=self.helm,
             deadline=deadline,
+            simulated=self.simulated,
         )
         self.refresh(ctx)
         return ctx

@@ -14,8 +14,13 @@ from exc``)::
     ├── HelmError                   a Helm operation failed (release, namespace, Helm's reason)
     ├── WaitTimeout                 a condition did not hold before its deadline
     │                               (what was expected, what was last observed)
-    └── CheckFailed                 a health check found the app unhealthy
-                                    (expected, observed, evidence, runbook)
+    ├── CheckFailed                 a health check found the app unhealthy
+    │                               (expected, observed, evidence, runbook)
+    ├── portforward.PortForwardError  a pod port could not be reached (namespace, target,
+    │                               port, the API server's or kubelet's reason)
+    └── kwok_sim.SimulationError    kwok did not take a simulated port/log setting up
+
+The last two live beside the code that raises them.
 
 ``TemporaryError`` marks errors worth retrying (API server hiccups); everything else is
 permanent.

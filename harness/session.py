@@ -75,7 +75,10 @@ class HarnessSession:
 
     @cached_property
     def deployer(self) -> Deployer:
-        return Deployer(run_id=self.options.run_id, api=self.api, helm=self.helm)
+        simulated = self.cluster().provider == "kwok"
+        return Deployer(
+            run_id=self.options.run_id, api=self.api, helm=self.helm, simulated=simulated
+        )
 
     def write_bundle(self, run: AppRun, item: Any, exc: BaseException) -> Path | None:
         """The failure bundle of ``run``'s app, or None when there is nothing to look at."""

@@ -199,3 +199,19 @@ def all_have_condition(name: str, value: str = "True", *, at_least: int = 1) -> 
         return len(objects) >= at_least and all(condition_is(o, name, value) for o in objects)
 
     return check
+
+
+def retry_until(
+    attempt: Callable[[], None], *, timeout: float, retry_on: type[BaseException]
+) -> None:
+    """Call ``attempt`` until it returns, retrying when it raises ``retry_on``, for things
+    that cannot be watched (an HTTP answer, a log line); the last ``retry_on`` error is
+    raised when ``timeout`` passes. Backs off from 0.1 s to 1 s between attempts."""
+    for try_ in Retrying(
+        retry=retry_if_exception(lambda exc: isinstance(exc, retry_on)),
+        wait=wait_exponential(multiplier=0.1, max=1),
+        stop=stop_after_delay(timeout),
+        reraise=True,
+    ):
+        with try_:
+            attempt()

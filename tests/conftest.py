@@ -53,7 +53,12 @@ def install_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]
 
     harness = session_of(request.config)
     harness.cluster()
-    deployer = Deployer(run_id=uuid.uuid4().hex[:6], api=harness.api, helm=harness.helm)
+    deployer = Deployer(
+        run_id=uuid.uuid4().hex[:6],
+        api=harness.api,
+        helm=harness.helm,
+        simulated=harness.cluster().provider == "kwok",
+    )
 
     def install(chart: str | Path, *, name: str = "", timeout: float = 60, **fields: Any) -> Any:
         name = name or Path(chart).name
@@ -75,3 +80,12 @@ def install_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]
     yield install
     for run in deployer.runs.values():
         deployer.finalize(run, keep=False)
+
+
+def tiny_chart(folder: Path, name: str, template: str) -> Path:
+    """A one-template chart written for a test."""
+    chart = folder / name
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: 0.1.0\n")
+    (chart / "templates" / f"{name}.yaml").write_text(template)
+    return chart

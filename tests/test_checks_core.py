@@ -11,6 +11,7 @@ from kubernetes import client
 from harness.checks import run_check
 from harness.errors import CheckFailed, UsageError
 from harness.suite import Check
+from tests.conftest import tiny_chart
 
 
 def ready(**spec: Any) -> Check:
@@ -35,13 +36,12 @@ def test_ready_fails_for_a_deployment_that_never_becomes_ready(install_app: Any)
 
 
 def test_ready_stops_at_once_on_a_failed_pod(install_app: Any, tmp_path: Any) -> None:
-    chart = tmp_path / "pod"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: pod\nversion: 0.1.0\n")
-    (chart / "templates" / "pod.yaml").write_text(
+    chart = tiny_chart(
+        tmp_path,
+        "pod",
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: once\n"
         "  annotations: {helm-harness.io/simulate: fail}\n"
-        "spec:\n  restartPolicy: Never\n  containers: [{name: c, image: x}]\n"
+        "spec:\n  restartPolicy: Never\n  containers: [{name: c, image: x}]\n",
     )
     ctx = install_app(chart)
     with pytest.raises(CheckFailed, match=r"Pod/once failed: c: terminated Error exit 1"):
@@ -103,14 +103,25 @@ def test_helm_test_passes_and_fails(install_app: Any) -> None:
 
 
 def test_helm_test_is_skipped_when_the_chart_has_no_tests(install_app: Any, tmp_path: Any) -> None:
-    chart = tmp_path / "plain"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: plain\nversion: 0.1.0\n")
-    (chart / "templates" / "cm.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
-    )
+    chart = tiny_chart(tmp_path, "plain", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
     ctx = install_app(chart)
     with pytest.raises(pytest.skip.Exception, match="has no helm test hooks"):
         run_check(ctx, Check(kind="helmTest", spec={}))
     with pytest.raises(CheckFailed, match="to have helm test hooks"):
         run_check(ctx, Check(kind="helmTest", spec={"required": True}))
+
+
+def test_ready_fails_at_once_on_a_failed_job(install_app: Any, tmp_path: Any) -> None:
+    chart = tiny_chart(
+        tmp_path,
+        "job",
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {name: seed}\n"
+        "spec:\n  backoffLimit: 0\n  template:\n"
+        "    metadata: {annotations: {helm-harness.io/simulate: fail}}\n"
+        "    spec: {restartPolicy: Never, containers: [{name: seed, image: x}]}\n",
+    )
+    ctx = install_app(chart)
+    with pytest.raises(CheckFailed) as info:
+        run_check(ctx, Check(kind="ready", spec={}, timeout=60))
+    assert "Job/seed failed (BackoffLimitExceeded" in str(info.value)
+    assert "seed: terminated Error exit 1" in str(info.value)

@@ -27,6 +27,7 @@ class AppContext:
     hooks: list[dict[str, Any]] = field(default_factory=list)  # its hook objects
     crds: list[dict[str, Any]] = field(default_factory=list)  # from the chart's crds/
     deadline: float = 0.0  # monotonic: install + readiness must be done by then
+    simulated: bool = False  # kwok: pods are simulated, no container answers or logs
 
     @cached_property
     def resolver(self) -> Resolver:
@@ -53,3 +54,12 @@ class AppContext:
 
     def namespace_of(self, obj: dict[str, Any]) -> str:
         return str((obj.get("metadata") or {}).get("namespace") or self.namespace)
+
+    def release_pods(self) -> list[dict[str, Any]]:
+        """Pods in the app's namespace that are not Helm hook or test pods."""
+        pods = self.lister_for(self.resolver.by_name("pods"))(namespace=self.namespace)["items"]
+        return [
+            pod
+            for pod in pods
+            if "helm.sh/hook" not in ((pod.get("metadata") or {}).get("annotations") or {})
+        ]

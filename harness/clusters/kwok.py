@@ -5,6 +5,13 @@ pods (kwok-controller). No container engine is needed.
 The kwok configuration is put together per cluster: kwok's own default stages (kept in the
 binary cache by the installer), the harness's stages (``clusters/kwok/stages.yaml``), an
 optional pod start-up delay on the ``pod-ready`` stage, and the user's ``--cluster-config``.
+
+kwok's port-forward and logs configurations (``ClusterPortForward``, ``PortForward``,
+``ClusterLogs``, ``Logs``) are enabled as custom resources (``kwokctl --enable-crds``), so
+tests can point a pod's port or logs at a local server or file while the cluster runs
+(:mod:`harness.kwok_sim`). A kind that the user's ``--cluster-config`` gives statically
+stays static: kwokctl takes each kind from one source only, and would drop the file's
+documents of a kind enabled as a resource.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ DEFAULT_STAGES = (
     "pod-delete.yaml",
 )
 KWOKCTL_TIMEOUT = 300.0
+RUNTIME_CRDS = ("ClusterPortForward", "PortForward", "ClusterLogs", "Logs")
 
 
 class KwokProvider:
@@ -135,6 +143,9 @@ class KwokProvider:
             ]
             if spec.config is not None:
                 argv += ["-c", str(spec.config)]
+            crds = [kind for kind in RUNTIME_CRDS if kind not in _kinds_in(spec.config)]
+            if crds:
+                argv += ["--enable-crds", ",".join(crds)]
             try:
                 self._kwokctl(*argv)
                 if spec.nodes > 0:
@@ -264,6 +275,18 @@ def wait_usable(info: ClusterInfo, *, nodes: int, timeout: float) -> None:
             namespace="default",
             field_selector="metadata.name=default",
         )
+
+
+def _kinds_in(config: Path | None) -> set[str]:
+    """The kinds of the documents in a kwokctl config file (none when it cannot be read:
+    kwokctl itself reports a bad file)."""
+    if config is None or not config.is_file():
+        return set()
+    try:
+        docs = list(yaml.safe_load_all(config.read_text()))
+    except (OSError, yaml.YAMLError):
+        return set()
+    return {str(doc.get("kind")) for doc in docs if isinstance(doc, dict)}
 
 
 def _answers(kubeconfig: Path) -> bool:
