@@ -4,6 +4,7 @@ joined by ``dependsOn`` share one ``xdist_group``."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,22 +124,34 @@ class HarnessItem(pytest.Item):
     def app_run(self) -> AppRun:
         return self.harness.deployer.app_run(self.suite, self.app)
 
+    def runtest(self) -> None:
+        try:
+            self.run_item()
+        finally:
+            # Properties travel with the test report (also from xdist workers): JUnit
+            # properties and the run record are built from them.
+            self.user_properties.extend(self.properties().items())
+
+    def run_item(self) -> None:
+        raise NotImplementedError
+
     def _failed(self, exc: BaseException) -> None:
         run = self.app_run()
         run.failed = True
         self.harness.any_app_failed = True
         self.bundle = self.harness.write_bundle(run, self, exc)
-        for key, value in self.properties().items():
-            self.user_properties.append((key, value))
 
     def properties(self) -> dict[str, str]:
+        run = self.app_run()
         props = {
+            "suite": self.suite.name,
             "app": self.app.name,
             "chart": self.app.source.chart,
-            "namespace": self.app_run().namespace,
+            "release": self.app.release,
+            "namespace": run.namespace,
         }
-        if self.app.source.version:
-            props["chart_version"] = self.app.source.version
+        if run.chart_version:
+            props["chart_version"] = run.chart_version
         if self.runbook:
             props["runbook"] = self.runbook
         if self.bundle is not None:
@@ -160,7 +173,7 @@ class HarnessItem(pytest.Item):
 
 
 class InstallItem(HarnessItem):
-    def runtest(self) -> None:
+    def run_item(self) -> None:
         try:
             self.harness.deployer.ensure_installed(self.suite, self.app)
         except HarnessError as exc:
@@ -186,7 +199,12 @@ class CheckItem(HarnessItem):
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.check.line, f"{self.suite.name}::{self.app.name}::{self.name}"
 
-    def runtest(self) -> None:
+    def properties(self) -> dict[str, str]:
+        props = super().properties()
+        props["check"] = self.check.kind
+        return props
+
+    def run_item(self) -> None:
         from harness.checks import run_check
 
         try:
@@ -196,6 +214,8 @@ class CheckItem(HarnessItem):
         assert run.ctx is not None
         try:
             run_check(run.ctx, self.check)
+            if self.check.kind == "ready" and "ready" not in run.timings:
+                run.timings["ready"] = time.monotonic() - run.started
         except (CheckFailed, WaitTimeout, HelmError) as exc:
             self._failed(exc)
             raise

@@ -4,6 +4,8 @@ dependencies first), so ``-k``/``--lf`` selections work."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -43,8 +45,32 @@ class AppRun:
     error: BaseException | None = None  # why the install failed
     failed: bool = False  # some item of the app failed
     created_namespace: bool = False
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds since `started`
+    started: float = 0.0  # monotonic, when the install began
+    chart_version: str | None = None  # as Helm installed it
+    values_digest: str | None = None
+    metrics: dict[str, Any] | None = None  # the metric snapshot, when one was taken
     finalized: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        """The app's record for reports: never the values themselves (they may hold
+        secrets), only their digest."""
+        return {
+            "suite": self.suite.name,
+            "suite_file": str(self.suite.path),
+            "app": self.app.name,
+            "chart": self.app.source.chart,
+            "chart_version": self.chart_version,
+            "release": self.app.release,
+            "namespace": self.namespace,
+            "values_digest": self.values_digest,
+            "timings": {key: round(value, 3) for key, value in self.timings.items()},
+            "installed": self.ctx is not None,
+            "install_error": str(self.error).splitlines()[0] if self.error else None,
+            "failed": self.failed or self.error is not None,
+            "metrics": self.metrics,
+            "runbook": self.app.runbook,
+        }
 
     @property
     def key(self) -> tuple[str, str]:
@@ -100,10 +126,11 @@ class Deployer:
 
     def _install(self, run: AppRun) -> AppContext:
         app = run.app
-        started = time.monotonic()
+        started = run.started = time.monotonic()
         deadline = started + app.timeout
+        run.values_digest = values_digest(app)
         run.created_namespace = self._create_namespace(run)
-        self.helm.install(
+        release = self.helm.install(
             app.release,
             app.source.chart,
             namespace=run.namespace,
@@ -116,6 +143,7 @@ class Deployer:
             create_namespace=False,
         )
         run.timings["install"] = time.monotonic() - started
+        run.chart_version = str((release.get("chart") or {}).get("metadata", {}).get("version"))
         ctx = AppContext(
             suite=run.suite,
             app=app,
@@ -175,6 +203,15 @@ class Deployer:
                     raise
             return f"removed {run.app.name} and namespace {run.namespace}"
         return f"removed {run.app.name}"
+
+
+def values_digest(app: App) -> str:
+    """sha256 over the app's values, --set values and values files' contents."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([app.values, app.set_values], sort_keys=True, default=str).encode())
+    for path in app.values_files:
+        digest.update(path.read_bytes() if path.is_file() else str(path).encode())
+    return "sha256:" + digest.hexdigest()
 
 
 def _documents(text: str) -> list[dict[str, Any]]:

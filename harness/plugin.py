@@ -8,6 +8,7 @@ it from there. This module wires; the work is done elsewhere in ``harness``.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from harness.helm import Helm
 
 session_key = pytest.StashKey[HarnessSession]()
+APP_RECORD = "helm-harness.app"  # user property holding an app's JSON record
 
 
 def session_of(config: pytest.Config) -> HarnessSession:
@@ -204,6 +206,10 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if "deployer" not in harness.__dict__:
         return
     runs = [r for r in harness.deployer.runs.values() if _group_of(r) == item.group]
+    for run in runs:
+        harness.snapshot_metrics(run)
+        # The app's record rides on this item's teardown report to the controller.
+        item.user_properties.append((APP_RECORD, json.dumps(run.summary())))
     for note in harness.finish_group(runs):
         harness.notes.append(note)
 

@@ -97,6 +97,16 @@ class HarnessSession:
             failure=failure,
         )
 
+    def snapshot_metrics(self, run: AppRun) -> None:
+        """Take the app's metric snapshot before it is removed, unless one was taken."""
+        if run.ctx is None or run.metrics is not None:
+            return
+        try:
+            from harness.metrics import take_snapshot
+        except ImportError:  # metrics come with the reports work
+            return
+        run.metrics = take_snapshot(run.ctx, self.options.report_dir, timings=run.timings)
+
     def finish_group(self, group_runs: list[AppRun]) -> list[str]:
         """Remove the apps of a finished dependency group, dependents first."""
         said = []
