@@ -1,14 +1,31 @@
 """Cluster providers: one module each, behind :class:`~harness.clusters.base.ClusterProvider`,
-and the lifecycle every caller (the pytest plugin, ``helm-harness cluster``) shares."""
+and the lifecycle every caller (the pytest plugin, ``helm-harness cluster``) shares.
+
+======== ====================================================== ==========================
+provider what it runs                                           needs
+======== ====================================================== ==========================
+kind     ``kind`` (nodes are Docker containers)                 Docker, ``kind`` on PATH
+k3d      ``k3d`` (k3s in Docker containers)                     Docker, ``k3d`` on PATH
+k3s      testcontainers' ``K3SContainer`` (one k3s container)   Docker
+kwok     ``kwokctl --runtime binary`` (local control plane)     the kwok binaries
+existing a kubeconfig the user gives; never created or deleted  ``--kubeconfig``
+======== ====================================================== ==========================
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 from pathlib import Path
 
 from harness.clusters.base import ClusterInfo, ClusterProvider, ClusterSpec
-from harness.errors import MissingBinariesError, UsageError
+from harness.errors import HarnessError, UsageError
 
-PROVIDERS = ("auto", "kwok", "existing")
+PROVIDERS = ("auto", "kind", "k3d", "k3s", "kwok", "existing")
+DEFAULT_DOCKER_SOCKET = "unix:///var/run/docker.sock"
+DOCKER_PING_TIMEOUT = 5
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(-k3s\d+)?$")
 
 
 def get_provider(
@@ -32,37 +49,142 @@ def get_provider(
         from harness.clusters.kwok import KwokProvider
 
         return KwokProvider(pod_startup=pod_startup, pod_jitter=pod_jitter)
+    if name == "kind":
+        from harness.clusters.kind import KindProvider
+
+        return KindProvider()
+    if name == "k3d":
+        from harness.clusters.k3d import K3dProvider
+
+        return K3dProvider()
+    if name == "k3s":
+        from harness.clusters.k3s import K3sProvider
+
+        return K3sProvider()
     raise UsageError(f"unknown cluster provider {name!r}; choose one of: {', '.join(PROVIDERS)}")
 
 
 def _pick_auto(kubeconfig: Path | None) -> str:
+    """existing with --kubeconfig; else kind, then k3d, when Docker answers and the CLI is
+    on PATH; else kwok when its binaries are found; else an error saying what was tried."""
     if kubeconfig is not None:
         return "existing"
+    tried = ["existing: no --kubeconfig given"]
+    docker = docker_engine_problem()
+    for cli in ("kind", "k3d"):
+        reasons = [docker] if docker else []
+        if shutil.which(cli) is None:
+            reasons.append(f"{cli} is not on PATH")
+        if not reasons:
+            return cli
+        tried.append(f"{cli}: {'; '.join(reasons)}")
     from harness.clusters.kwok import KwokProvider
 
     try:
         KwokProvider().check()
-    except MissingBinariesError as exc:
-        raise UsageError(
-            "--cluster auto found no cluster to use. Tried: existing (no --kubeconfig given); "
-            f"kwok ({exc}). Pass --kubeconfig FILE, or run 'helm-harness tools install'."
-        ) from exc
-    return "kwok"
+    except HarnessError as exc:
+        tried.append(f"kwok: {exc}")
+    else:
+        return "kwok"
+    raise UsageError(
+        "--cluster auto found no cluster to use. Tried:\n  - "
+        + "\n  - ".join(tried)
+        + "\nPass --kubeconfig FILE, start Docker and install kind or k3d, "
+        "or run 'helm-harness tools install' for local kwok clusters."
+    )
 
 
-def acquire(provider: ClusterProvider, spec: ClusterSpec, *, reuse: bool) -> ClusterInfo:
-    """Use the cluster ``spec.name`` when reuse is asked and it exists; else create it."""
+def docker_engine_problem() -> str | None:
+    """None when a Docker engine answers a ping (through the ``docker`` SDK that
+    testcontainers uses), else why not, naming where it was looked for."""
+    where = os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_SOCKET
+    try:
+        import docker
+
+        engine = docker.from_env(timeout=DOCKER_PING_TIMEOUT)
+        try:
+            engine.ping()
+        finally:
+            engine.close()
+    except Exception as exc:  # the SDK raises many kinds (DockerException, OSError, ...)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"no Docker engine answers at {where} ({reason})"
+    return None
+
+
+def normalize_k8s_version(text: str) -> str:
+    """``1.36``, ``v1.36.4`` or ``v1.36.4-k3s1`` as ``v1.36`` / ``v1.36.4`` /
+    ``v1.36.4-k3s1``; ValueError for anything else."""
+    match = _VERSION.match(text.strip())
+    if match is None:
+        raise ValueError(
+            f"not a Kubernetes version: {text!r} (write it like 1.36, v1.36.4 or v1.36.4-k3s1)"
+        )
+    major, minor, patch, k3s = match.groups()
+    if k3s and patch is None:
+        raise ValueError(f"not a Kubernetes version: {text!r} (a k3s build needs the patch)")
+    version = f"v{major}.{minor}" + (f".{patch}" if patch is not None else "")
+    return version + (k3s or "")
+
+
+def acquire(
+    provider: ClusterProvider, spec: ClusterSpec, *, reuse: bool, run_id: str = ""
+) -> ClusterInfo:
+    """Use the cluster ``spec.name`` when reuse is asked and it exists; else create it.
+
+    This process becomes a holder of the cluster's ownership record (when the harness
+    made the cluster, also when it is used as ``existing`` through the harness's own
+    kubeconfig), and ``run_id``, when given, is registered as a live run, so that
+    ``helm-harness cluster sweep`` leaves both alone while this process runs."""
+    from harness.clusters import state
+
     if reuse and provider.exists(spec.name):
-        return provider.get(spec.name)
-    return provider.create(spec)
+        info = provider.get(spec.name)
+    else:
+        info = provider.create(spec)
+    for record_provider, record_name in _records_of(provider, info):
+        state.hold_cluster(record_provider, record_name, run_id=run_id)
+    if run_id:
+        state.register_run(run_id)
+    return info
 
 
-def release(provider: ClusterProvider, info: ClusterInfo, *, keep: bool) -> bool:
+def release(provider: ClusterProvider, info: ClusterInfo, *, keep: bool, run_id: str = "") -> bool:
     """Delete the cluster if this run created it and nobody asked to keep it."""
+    from harness.clusters import state
+
+    if run_id:
+        state.forget_run(run_id)
     if info.created and not keep:
         provider.delete(info.name)
         return True
+    for record_provider, record_name in _records_of(provider, info):
+        state.unhold_cluster(record_provider, record_name)
     return False
 
 
-__all__ = ["ClusterInfo", "ClusterProvider", "ClusterSpec", "acquire", "get_provider", "release"]
+def _records_of(provider: ClusterProvider, info: ClusterInfo) -> list[tuple[str, str]]:
+    """The ownership records (provider, name) that ``info`` is the cluster of."""
+    from harness.clusters import state
+
+    if provider.name != "existing":
+        return [(provider.name, info.name)]
+    used = info.kubeconfig.resolve()
+    return [
+        (record.provider, record.name)
+        for record in state.cluster_records()
+        if Path(record.kubeconfig).resolve() == used
+    ]
+
+
+__all__ = [
+    "PROVIDERS",
+    "ClusterInfo",
+    "ClusterProvider",
+    "ClusterSpec",
+    "acquire",
+    "docker_engine_problem",
+    "get_provider",
+    "normalize_k8s_version",
+    "release",
+]

@@ -1,0 +1,214 @@
+"""Clusters made by the ``kind`` CLI: Kubernetes nodes as Docker containers.
+
+Every call goes through :meth:`KindProvider._kind` (argv lists, never a shell). The
+cluster's kubeconfig is written to the harness's own file (``--kubeconfig``), never to
+``~/.kube/config``. kind cannot label a cluster, so who made it is recorded in the
+harness's state files (:mod:`harness.clusters.state`), which ``cluster sweep`` reads.
+
+``--k8s-version`` picks the node image. kind publishes node images per kind release and
+guarantees only those: the ones built for kind :data:`KIND_VERSION` are pinned here by
+digest (a minor version, e.g. ``1.36``, means its newest patch below); any other patch
+version is used as the plain tag ``kindest/node:vX.Y.Z``, which kind supports on a best
+effort basis.
+"""
+
+from __future__ import annotations
+
+import builtins
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness import tools
+from harness.clusters import normalize_k8s_version, state
+from harness.clusters.base import ClusterInfo, ClusterSpec, kubeconfig_path, write_private
+from harness.errors import (
+    ClusterError,
+    ClusterExistsError,
+    CommandError,
+    HarnessError,
+    MissingBinariesError,
+    UsageError,
+)
+
+KIND_VERSION = "v0.33.0"
+KIND_INSTALL_HINT = (
+    f"go install sigs.k8s.io/kind@{KIND_VERSION} (or see https://kind.sigs.k8s.io/docs/user/"
+    "quick-start/#installation); kind also needs a running Docker engine"
+)
+# The node images released with kind v0.33.0 (its release notes), by digest as kind asks.
+NODE_DIGESTS = {
+    "v1.37.0": "sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
+    "v1.36.4": "sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
+    "v1.35.8": "sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
+    "v1.34.11": "sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
+}
+COMMAND_TIMEOUT = 600.0  # on top of the wait: pulling a node image takes a while
+
+
+def node_image(version: str) -> str:
+    """The kind node image for a Kubernetes version (see the module docstring)."""
+    try:
+        wanted = normalize_k8s_version(version)
+    except ValueError as exc:
+        raise UsageError(f"--k8s-version: {exc}") from exc
+    if "-k3s" in wanted:
+        raise UsageError(f"--k8s-version {version}: a k3s build; kind wants vX.Y or vX.Y.Z")
+    if wanted in NODE_DIGESTS:
+        return f"kindest/node:{wanted}@{NODE_DIGESTS[wanted]}"
+    if wanted.count(".") == 2:
+        return f"kindest/node:{wanted}"
+    patches = [v for v in NODE_DIGESTS if v.startswith(wanted + ".")]
+    if not patches:
+        known = ", ".join(sorted({v.rsplit(".", 1)[0] for v in NODE_DIGESTS}))
+        raise UsageError(
+            f"--k8s-version {version}: kind {KIND_VERSION} has no node image for it "
+            f"(it has {known}); give a full version, e.g. {wanted}.0, to try kindest/node:<it>"
+        )
+    newest = max(patches, key=lambda v: int(v.rsplit(".", 1)[1]))
+    return f"kindest/node:{newest}@{NODE_DIGESTS[newest]}"
+
+
+class KindProvider:
+    """``kind create/get/delete cluster``, ``kind get kubeconfig``, ``kind load``."""
+
+    name = "kind"
+
+    # -- the one place kind is called -----------------------------------------------------
+
+    def _kind(
+        self, *args: str, check: bool = True, timeout: float = COMMAND_TIMEOUT
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [str(self._binary()), *args]
+        try:
+            proc = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise CommandError(argv, -1, f"no answer in {timeout:g}s") from exc
+        if check and proc.returncode != 0:
+            raise CommandError(argv, proc.returncode, proc.stderr)
+        return proc
+
+    def _binary(self) -> Path:
+        found = shutil.which("kind")
+        if found is None:
+            raise MissingBinariesError(["kind"], KIND_INSTALL_HINT)
+        return Path(found)
+
+    # -- ClusterProvider ------------------------------------------------------------------
+
+    def check(self) -> None:
+        self._binary()
+
+    def list(self) -> list[str]:
+        # "No kind clusters found." goes to stderr; stdout holds only names.
+        out = self._kind("get", "clusters").stdout
+        return [line.strip() for line in out.splitlines() if line.strip()]
+
+    def exists(self, name: str) -> bool:
+        return name in self.list()
+
+    def create(self, spec: ClusterSpec) -> ClusterInfo:
+        self.check()
+        if self.exists(spec.name):
+            raise ClusterExistsError(
+                f"a kind cluster named {spec.name!r} already exists; pick another "
+                "--cluster-name, pass --reuse-cluster to use it, or delete it with "
+                f"'helm-harness cluster down --cluster kind --name {spec.name}'",
+                provider=self.name,
+                name=spec.name,
+            )
+        argv = self.create_argv(spec)
+        kubeconfig = kubeconfig_path(self.name, spec.name)
+        state.record_cluster(self.name, spec.name, kubeconfig=kubeconfig)
+        try:
+            self._kind(*argv, timeout=spec.wait_seconds + COMMAND_TIMEOUT)
+            return self.get(spec.name, created=True)
+        except BaseException as exc:  # KeyboardInterrupt too: leave nothing behind
+            self._remove(spec.name)
+            if isinstance(exc, HarnessError) and not isinstance(exc, ClusterError):
+                raise ClusterError(
+                    f"kind could not create cluster {spec.name!r}: {exc}",
+                    provider=self.name,
+                    name=spec.name,
+                ) from exc
+            raise
+
+    def create_argv(self, spec: ClusterSpec) -> builtins.list[str]:
+        """``kind create cluster`` arguments for ``spec`` (without the binary)."""
+        config = spec.config or tools.project_file("clusters", "kind", "default.yaml")
+        argv = [
+            "create",
+            "cluster",
+            "--name",
+            spec.name,
+            "--config",
+            str(config),
+            "--kubeconfig",
+            str(kubeconfig_path(self.name, spec.name)),
+            "--wait",
+            f"{int(spec.wait_seconds)}s",
+        ]
+        if spec.k8s_version:
+            argv += ["--image", node_image(spec.k8s_version)]
+        return argv
+
+    def get(self, name: str, *, created: bool = False) -> ClusterInfo:
+        if not self.exists(name):
+            raise ClusterError(
+                f"no kind cluster named {name!r} (kind get clusters)",
+                provider=self.name,
+                name=name,
+            )
+        text = self._kind("get", "kubeconfig", "--name", name).stdout
+        kubeconfig = write_private(kubeconfig_path(self.name, name), text)
+        return ClusterInfo(
+            provider=self.name,
+            name=name,
+            kubeconfig=kubeconfig,
+            context=f"kind-{name}",
+            created=created,
+        )
+
+    def delete(self, name: str) -> None:
+        if self.exists(name):
+            self._kind(*self._delete_argv(name))
+        self._remove_files(name)
+
+    def load_images(self, name: str, images: Sequence[str]) -> None:
+        """Load images from the local Docker engine into every node of cluster ``name``."""
+        if not images:
+            return
+        try:
+            self._kind("load", "docker-image", "--name", name, *images)
+        except CommandError as exc:
+            raise ClusterError(
+                f"kind could not load {', '.join(images)} into cluster {name!r}: {exc.stderr}",
+                provider=self.name,
+                name=name,
+            ) from exc
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _delete_argv(self, name: str) -> builtins.list[str]:
+        # kind edits the kubeconfig it is given: the harness's own copy, never ~/.kube/config.
+        own = kubeconfig_path(self.name, name)
+        return ["delete", "cluster", "--name", name, "--kubeconfig", str(own)]
+
+    def _remove(self, name: str) -> None:
+        """Delete whatever a failed create left (kind deletes its nodes itself unless
+        --retain, but a timeout or an interrupt may leave them)."""
+        try:
+            self._kind(*self._delete_argv(name), check=False)
+        finally:
+            self._remove_files(name)
+
+    def _remove_files(self, name: str) -> None:
+        kubeconfig_path(self.name, name).unlink(missing_ok=True)
+        state.forget_cluster(self.name, name)

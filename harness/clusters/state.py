@@ -1,0 +1,314 @@
+"""Who made which cluster, and which runs are alive: small JSON files under the harness
+cache, so that ``helm-harness cluster sweep`` can find what the harness created and tell
+what a live run still holds.
+
+kind cannot label a cluster, and kwok has nothing to label, so ownership is recorded here
+for every provider that creates clusters::
+
+    <cache>/clusters/<provider>-<name>.json   a cluster: when it was made, its kubeconfig,
+                                              the run that made it, and the processes
+                                              holding it (pid + process start time)
+    <cache>/runs/<run id>.json                a run (pid + process start time)
+
+A holder is alive while its pid is a running pytest or helm-harness process that started
+when the record says (so a recycled pid does not count). A cluster nobody alive holds is
+left over; so is a namespace labelled with the id of a run that is not alive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from harness import tools
+
+HARNESS_COMMANDS = ("pytest", "py.test", "helm-harness", "harness.cli")
+START_TOLERANCE = 2.0  # seconds: process start times are read at tick precision
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A process that holds a cluster or runs a run."""
+
+    pid: int
+    started: float | None  # the process's start time (epoch seconds), None where unknown
+    run_id: str = ""
+
+    def alive(self) -> bool:
+        """Whether this very process still runs, and is pytest or helm-harness."""
+        proc = process(self.pid)
+        if proc is None or not is_harness_command(proc.cmdline):
+            return False
+        if self.started is None or proc.started is None:
+            return True
+        return abs(proc.started - self.started) <= START_TOLERANCE
+
+
+@dataclass(frozen=True)
+class ClusterRecord:
+    """A cluster the harness created."""
+
+    provider: str
+    name: str
+    created: float  # epoch seconds
+    kubeconfig: str
+    run_id: str = ""  # the run that created it, when known
+    holders: tuple[Holder, ...] = ()
+    details: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return cluster_record_path(self.provider, self.name)
+
+    def live_holders(self) -> list[Holder]:
+        return [holder for holder in self.holders if holder.alive()]
+
+    def describe(self) -> str:
+        made = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created))
+        pids = ", ".join(str(holder.pid) for holder in self.holders) or "none"
+        run = f"run {self.run_id}, " if self.run_id else ""
+        return f"created {made}, {run}held by pid {pids}"
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    cmdline: str
+    started: float | None
+
+
+# -- processes ----------------------------------------------------------------------------
+
+
+def process(pid: int) -> Process | None:
+    """The running process ``pid`` (None when there is none, or it is a zombie)."""
+    if pid <= 0:
+        return None
+    if Path("/proc/self/stat").is_file():
+        return _proc_process(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # it exists, owned by someone else
+    out = subprocess.run(
+        ["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, check=False
+    )
+    cmdline = out.stdout.strip()
+    return Process(pid, cmdline, None) if out.returncode == 0 and cmdline else None
+
+
+def _proc_process(pid: int) -> Process | None:
+    base = Path("/proc") / str(pid)
+    try:
+        raw = (base / "cmdline").read_bytes()
+        stat = (base / "stat").read_text()
+    except OSError:
+        return None
+    # "pid (comm) state ppid ...": comm may hold spaces and parentheses; fields follow the last ')'
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if not fields or fields[0] in ("Z", "X"):
+        return None
+    started = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+    cmdline = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+    return Process(pid, cmdline, started)
+
+
+def _boot_time() -> float:
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def is_harness_command(cmdline: str) -> bool:
+    return any(word in cmdline for word in HARNESS_COMMANDS)
+
+
+def harness_processes() -> list[Process]:
+    """Every running pytest or helm-harness process this user can see."""
+    if Path("/proc/self/stat").is_file():
+        pids = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+        found = [_proc_process(pid) for pid in pids]
+    else:
+        out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True)
+        found = []
+        for line in out.stdout.splitlines():
+            pid, _, cmdline = line.strip().partition(" ")
+            if pid.isdigit():
+                found.append(Process(int(pid), cmdline.strip(), None))
+    return [proc for proc in found if proc is not None and is_harness_command(proc.cmdline)]
+
+
+def this_process(run_id: str = "") -> Holder:
+    me = process(os.getpid())
+    return Holder(pid=os.getpid(), started=me.started if me else None, run_id=run_id)
+
+
+# -- cluster records ----------------------------------------------------------------------
+
+
+def state_dir() -> Path:
+    return tools.cache_dir() / "clusters"
+
+
+def runs_dir() -> Path:
+    return tools.cache_dir() / "runs"
+
+
+def cluster_record_path(provider: str, name: str) -> Path:
+    return state_dir() / f"{_SAFE.sub('_', provider)}-{_SAFE.sub('_', name)}.json"
+
+
+def record_cluster(
+    provider: str,
+    name: str,
+    *,
+    kubeconfig: Path,
+    run_id: str = "",
+    details: dict[str, str] | None = None,
+) -> ClusterRecord:
+    """Record that this process is creating cluster ``name`` (call before creating it, so
+    that a process killed half-way still leaves a record to sweep)."""
+    record = ClusterRecord(
+        provider=provider,
+        name=name,
+        created=time.time(),
+        kubeconfig=str(kubeconfig),
+        run_id=run_id,
+        holders=(this_process(run_id),),
+        details=dict(details or {}),
+    )
+    _write(record.path, _record_json(record))
+    return record
+
+
+def hold_cluster(provider: str, name: str, *, run_id: str = "") -> ClusterRecord | None:
+    """Add this process to the holders of a recorded cluster (a run reusing it); clusters
+    the harness has no record of are left alone (None)."""
+    record = read_cluster(provider, name)
+    if record is None:
+        return None
+    me = this_process(run_id)
+    others = [h for h in record.holders if h.pid != me.pid and h.alive()]
+    updated = replace(record, holders=(*others, me), run_id=record.run_id or run_id)
+    _write(updated.path, _record_json(updated))
+    return updated
+
+
+def unhold_cluster(provider: str, name: str) -> None:
+    """This process no longer holds the cluster (it keeps it, for someone else)."""
+    record = read_cluster(provider, name)
+    if record is None:
+        return
+    others = tuple(h for h in record.holders if h.pid != os.getpid() and h.alive())
+    updated = replace(record, holders=others)
+    _write(updated.path, _record_json(updated))
+
+
+def forget_cluster(provider: str, name: str) -> None:
+    cluster_record_path(provider, name).unlink(missing_ok=True)
+
+
+def read_cluster(provider: str, name: str) -> ClusterRecord | None:
+    return _read_record(cluster_record_path(provider, name))
+
+
+def cluster_records() -> list[ClusterRecord]:
+    folder = state_dir()
+    if not folder.is_dir():
+        return []
+    found = (_read_record(path) for path in sorted(folder.glob("*.json")))
+    return [record for record in found if record is not None]
+
+
+# -- runs ---------------------------------------------------------------------------------
+
+
+def register_run(run_id: str, holder: Holder | None = None) -> Holder:
+    """Record that run ``run_id`` lives in this process (or in ``holder``)."""
+    holder = holder or this_process(run_id)
+    holder = replace(holder, run_id=run_id)
+    _write(_run_path(run_id), json.dumps(asdict(holder), indent=2))
+    return holder
+
+
+def forget_run(run_id: str) -> None:
+    _run_path(run_id).unlink(missing_ok=True)
+
+
+def runs() -> list[Holder]:
+    folder = runs_dir()
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            found.append(_holder(json.loads(path.read_text())))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # half-written or foreign: not ours to judge
+    return found
+
+
+def iter_live_run_ids() -> Iterator[str]:
+    """Ids of the runs that are alive: registered runs, and holders that said their run."""
+    for holder in runs():
+        if holder.run_id and holder.alive():
+            yield holder.run_id
+    for record in cluster_records():
+        for holder in record.holders:
+            if holder.run_id and holder.alive():
+                yield holder.run_id
+
+
+def _run_path(run_id: str) -> Path:
+    return runs_dir() / f"{_SAFE.sub('_', run_id)}.json"
+
+
+# -- files --------------------------------------------------------------------------------
+
+
+def _record_json(record: ClusterRecord) -> str:
+    data = asdict(record)
+    data["holders"] = [asdict(holder) for holder in record.holders]
+    return json.dumps(data, indent=2)
+
+
+def _read_record(path: Path) -> ClusterRecord | None:
+    try:
+        data = json.loads(path.read_text())
+        return ClusterRecord(
+            provider=str(data["provider"]),
+            name=str(data["name"]),
+            created=float(data["created"]),
+            kubeconfig=str(data["kubeconfig"]),
+            run_id=str(data.get("run_id") or ""),
+            holders=tuple(_holder(item) for item in data.get("holders", [])),
+            details={str(k): str(v) for k, v in (data.get("details") or {}).items()},
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _holder(data: dict[str, object]) -> Holder:
+    pid = data["pid"]
+    started = data.get("started")
+    if not isinstance(pid, int) or not (started is None or isinstance(started, (int, float))):
+        raise TypeError("malformed holder")
+    return Holder(pid=pid, started=started, run_id=str(data.get("run_id") or ""))
+
+
+def _write(path: Path, text: str) -> None:
+    """Write atomically, so a reader never sees half a record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text + "\n")
+    os.replace(tmp, path)

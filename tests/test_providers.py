@@ -1,0 +1,719 @@
+"""The kind, k3d and k3s providers, ``--cluster auto`` and ``cluster sweep``.
+
+This machine has no Docker engine, so kind, k3d and k3s cannot run here. They are tested
+against stand-ins at their boundary, never mocks of the harness's own code:
+
+- kind and k3d: a fake ``kind``/``k3d`` executable first on PATH. It records its argv
+  and, for ``create``, brings up a REAL kwok cluster with ``helm-harness cluster up
+  --cluster kwok`` and hands out its kubeconfig the way kind/k3d would, so the provider
+  is seen to produce a working cluster (a real v1.36.3 API server).
+- k3s: a fake Docker client (``docker.from_env``) for the engine check, and a fake at
+  testcontainers' ``K3SContainer`` boundary whose ``start()`` brings up a kwok cluster.
+
+The same suites run on real kind and k3d clusters in ``.github/workflows/providers.yml``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from harness import tools
+from harness.clusters import get_provider, normalize_k8s_version, state
+from harness.clusters.base import ClusterInfo, ClusterSpec, kubeconfig_path
+from harness.clusters.k3d import K3dProvider
+from harness.clusters.k3s import K3sProvider, k3s_image
+from harness.clusters.kind import KindProvider, node_image
+from harness.clusters.kwok import KwokProvider
+from harness.clusters.sweep import sweep
+from harness.errors import ClusterError, MissingBinariesError, UsageError
+from harness.kube import api_client, server_version
+
+REPO = Path(__file__).resolve().parent.parent
+
+# The stand-in for kind and k3d (one script, told apart by the name it is called by).
+FAKE_CLI = r'''#!{python}
+"""Stand-in for {tool}: records argv; clusters are real kwok clusters."""
+import json, os, subprocess, sys
+from pathlib import Path
+
+import yaml
+
+tool = Path(sys.argv[0]).name
+args = sys.argv[1:]
+home = Path(os.environ["FAKE_CLUSTER_HOME"])
+with (home / "argv.log").open("a") as log:
+    seen = {{"tool": tool, "argv": args, "KUBECONFIG": os.environ.get("KUBECONFIG")}}
+    log.write(json.dumps(seen) + "\n")
+registry = home / f"{{tool}}-clusters.json"
+clusters = json.loads(registry.read_text()) if registry.exists() else {{}}
+
+
+def save():
+    registry.write_text(json.dumps(clusters))
+
+
+def flag(name):
+    return args[args.index(name) + 1] if name in args else None
+
+
+def harness(*cli):
+    argv = [sys.executable, "-m", "harness.cli", *cli]
+    return subprocess.run(argv, capture_output=True, text=True)
+
+
+def up(name):
+    quick = ("--pod-startup", "0", "--pod-jitter", "0")
+    proc = harness("cluster", "up", "--cluster", "kwok", "--name", name, *quick)
+    if proc.returncode != 0:
+        sys.exit(f"ERROR: failed to create cluster: {{proc.stderr}}")
+    clusters[name] = proc.stdout.strip()
+    save()
+
+
+def kubeconfig(name):
+    """The kwok cluster's kubeconfig, its context renamed the way kind/k3d name theirs."""
+    config = yaml.safe_load(Path(clusters[name]).read_text())
+    context = f"{{tool}}-{{name}}"
+    config["contexts"][0]["name"] = context
+    config["current-context"] = context
+    return yaml.safe_dump(config)
+
+
+def down(name):
+    if name in clusters:
+        harness("cluster", "down", "--cluster", "kwok", "--name", name)
+        del clusters[name]
+        save()
+
+
+def create(name):
+    fail = os.environ.get("FAKE_FAIL_CREATE")
+    if fail == "before-start":
+        sys.exit("ERROR: failed to create cluster: failed to pull image: manifest unknown")
+    up(name)
+    if fail == "after-start":
+        sys.exit("ERROR: failed to create cluster: timed out waiting for the control plane")
+    if tool == "kind":
+        Path(flag("--kubeconfig")).write_text(kubeconfig(name))
+
+
+if tool == "kind":
+    if args[:2] == ["create", "cluster"]:
+        create(flag("--name"))
+    elif args[:2] == ["get", "clusters"]:
+        for name in clusters:
+            print(name)
+        if not clusters:
+            print("No kind clusters found.", file=sys.stderr)
+    elif args[:2] == ["get", "kubeconfig"]:
+        if flag("--name") not in clusters:
+            sys.exit("ERROR: could not locate any control plane nodes")
+        print(kubeconfig(flag("--name")), end="")
+    elif args[:2] == ["delete", "cluster"]:
+        down(flag("--name"))
+    elif args[:2] != ["load", "docker-image"]:
+        sys.exit(f"fake kind: unknown command {{args}}")
+else:
+    if args[:2] == ["cluster", "create"]:
+        create(args[2])
+    elif args[:2] == ["cluster", "list"]:
+        print(json.dumps([{{"name": n, "clusterToken": "fake-join-token"}} for n in clusters]))
+    elif args[:2] == ["kubeconfig", "get"]:
+        if args[2] not in clusters:
+            sys.exit(f"FATA[0000] cluster '{{args[2]}}' not found")
+        print(kubeconfig(args[2]), end="")
+    elif args[:2] == ["cluster", "delete"]:
+        down(args[2])
+    elif args[:2] != ["image", "import"]:
+        sys.exit(f"fake k3d: unknown command {{args}}")
+'''
+
+
+@dataclass
+class FakeCli:
+    """Stand-ins for kind and k3d on PATH, and what they were asked to do."""
+
+    folder: Path
+    home: Path
+
+    def install(self, tool: str) -> Path:
+        path = self.folder / tool
+        path.write_text(FAKE_CLI.format(python=sys.executable, tool=tool))
+        path.chmod(0o755)
+        return path
+
+    def calls(self, tool: str) -> list[list[str]]:
+        return [entry["argv"] for entry in self._log() if entry["tool"] == tool]
+
+    def kubeconfig_envs(self, tool: str) -> list[str | None]:
+        return [entry["KUBECONFIG"] for entry in self._log() if entry["tool"] == tool]
+
+    def clusters(self, tool: str) -> dict[str, str]:
+        registry = self.home / f"{tool}-clusters.json"
+        return dict(json.loads(registry.read_text())) if registry.exists() else {}
+
+    def _log(self) -> list[dict[str, Any]]:
+        log = self.home / "argv.log"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return [json.loads(line) for line in lines]
+
+
+@pytest.fixture
+def fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCli:
+    folder = tmp_path / "fake-bin"
+    home = tmp_path / "fake-home"
+    folder.mkdir()
+    home.mkdir()
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_CLUSTER_HOME", str(home))
+    return FakeCli(folder, home)
+
+
+@pytest.fixture
+def own_name() -> Iterator[str]:
+    """A fresh cluster name; whatever a failed test left under it is removed."""
+    name = f"hh-prov-{uuid.uuid4().hex[:6]}"
+    yield name
+    KwokProvider().delete(name)
+    for provider in ("kind", "k3d", "k3s"):
+        state.forget_cluster(provider, name)
+        kubeconfig_path(provider, name).unlink(missing_ok=True)
+
+
+def assert_real_cluster(info: ClusterInfo) -> None:
+    assert info.kubeconfig.stat().st_mode & 0o777 == 0o600
+    with api_client(info.kubeconfig, info.context) as api:
+        assert server_version(api) == tools.K8S_VERSION
+        assert client.CoreV1Api(api).list_node().items
+
+
+def assert_nothing_left(provider: str, name: str) -> None:
+    assert state.read_cluster(provider, name) is None
+    assert not kubeconfig_path(provider, name).exists()
+    assert not KwokProvider().exists(name)
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def orphan(provider: str, name: str, run_id: str = "") -> int:
+    """Make a cluster's record say that a process which has ended made it; its pid."""
+    record = state.read_cluster(provider, name)
+    assert record is not None
+    gone = dead_pid()
+    data = json.loads(record.path.read_text())
+    data["holders"] = [{"pid": gone, "started": None, "run_id": run_id}]
+    record.path.write_text(json.dumps(data))
+    return gone
+
+
+# -- version to image -----------------------------------------------------------------------
+
+
+def test_k8s_versions_are_normalized() -> None:
+    assert normalize_k8s_version("1.36") == "v1.36"
+    assert normalize_k8s_version("v1.36.4") == "v1.36.4"
+    assert normalize_k8s_version("1.36.4-k3s2") == "v1.36.4-k3s2"
+    with pytest.raises(ValueError, match="not a Kubernetes version"):
+        normalize_k8s_version("latest")
+
+
+def test_kind_node_images_follow_the_kind_release() -> None:
+    assert node_image("1.36").startswith("kindest/node:v1.36.4@sha256:")
+    assert node_image("v1.37.0").startswith("kindest/node:v1.37.0@sha256:")
+    assert node_image("v1.35.2") == "kindest/node:v1.35.2"  # not pre-built: plain tag
+    with pytest.raises(UsageError, match="no node image"):
+        node_image("1.20")
+
+
+def test_k3s_images_need_a_patch_version() -> None:
+    assert k3s_image("v1.36.4") == "rancher/k3s:v1.36.4-k3s1"
+    assert k3s_image("1.36.4-k3s2") == "rancher/k3s:v1.36.4-k3s2"
+    with pytest.raises(UsageError, match="per patch release"):
+        k3s_image("1.36")
+
+
+# -- kind -------------------------------------------------------------------------------------
+
+
+def test_kind_creates_a_working_cluster_and_deletes_it(fake_cli: FakeCli, own_name: str) -> None:
+    fake_cli.install("kind")
+    provider = KindProvider()
+    spec = ClusterSpec(name=own_name, k8s_version="1.36", wait_seconds=90)
+    info = provider.create(spec)
+
+    assert info.created and info.context == f"kind-{own_name}"
+    own_kubeconfig = kubeconfig_path("kind", own_name)
+    create = next(argv for argv in fake_cli.calls("kind") if argv[:2] == ["create", "cluster"])
+    assert create == [
+        "create",
+        "cluster",
+        "--name",
+        own_name,
+        "--config",
+        str(REPO / "clusters" / "kind" / "default.yaml"),
+        "--kubeconfig",
+        str(own_kubeconfig),  # the harness's own file, never ~/.kube/config
+        "--wait",
+        "90s",
+        "--image",
+        node_image("v1.36.4"),
+    ]
+    assert fake_cli.calls("kind")[-1] == ["get", "kubeconfig", "--name", own_name]
+    assert_real_cluster(info)
+    record = state.read_cluster("kind", own_name)
+    assert record is not None and [h.pid for h in record.holders] == [os.getpid()]
+    assert provider.list() == [own_name] and provider.exists(own_name)
+    assert provider.get(own_name).kubeconfig == own_kubeconfig
+
+    provider.load_images(own_name, ["web:dev", "db:dev"])
+    assert fake_cli.calls("kind")[-1] == [
+        "load",
+        "docker-image",
+        "--name",
+        own_name,
+        "web:dev",
+        "db:dev",
+    ]
+
+    provider.delete(own_name)
+    assert ["delete", "cluster", "--name", own_name, "--kubeconfig", str(own_kubeconfig)] in (
+        fake_cli.calls("kind")
+    )
+    assert fake_cli.clusters("kind") == {}
+    assert_nothing_left("kind", own_name)
+
+
+def test_kind_uses_the_given_config_file(fake_cli: FakeCli, tmp_path: Path) -> None:
+    fake_cli.install("kind")
+    config = tmp_path / "three-nodes.yaml"
+    argv = KindProvider().create_argv(ClusterSpec(name="x", config=config))
+    assert argv[argv.index("--config") + 1] == str(config)
+    assert "--image" not in argv  # no --k8s-version: kind's own default image
+
+
+def test_a_failed_kind_create_says_why_and_leaves_nothing(
+    fake_cli: FakeCli, own_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kind got as far as starting the cluster, then failed: the provider deletes it."""
+    fake_cli.install("kind")
+    monkeypatch.setenv("FAKE_FAIL_CREATE", "after-start")
+    with pytest.raises(ClusterError) as failure:
+        KindProvider().create(ClusterSpec(name=own_name, wait_seconds=60))
+    assert f"kind could not create cluster {own_name!r}" in str(failure.value)
+    assert "timed out waiting for the control plane" in str(failure.value)  # kind's stderr
+    assert "timed out waiting" in getattr(failure.value.__cause__, "stderr", "")
+    assert fake_cli.calls("kind")[-1][:4] == ["delete", "cluster", "--name", own_name]
+    assert fake_cli.clusters("kind") == {}
+    assert_nothing_left("kind", own_name)
+
+
+def test_kind_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(MissingBinariesError, match="missing binaries: kind; install them with"):
+        KindProvider().check()
+
+
+# -- k3d --------------------------------------------------------------------------------------
+
+
+def test_k3d_creates_a_working_cluster_and_deletes_it(fake_cli: FakeCli, own_name: str) -> None:
+    fake_cli.install("k3d")
+    provider = K3dProvider()
+    info = provider.create(ClusterSpec(name=own_name, k8s_version="v1.36.4", wait_seconds=90))
+
+    assert info.created and info.context == f"k3d-{own_name}"
+    create = next(argv for argv in fake_cli.calls("k3d") if argv[:2] == ["cluster", "create"])
+    assert create == [
+        "cluster",
+        "create",
+        own_name,
+        "--config",
+        str(REPO / "clusters" / "k3d" / "default.yaml"),
+        "--wait",
+        "--timeout",
+        "90s",
+        "--kubeconfig-update-default=false",
+        "--kubeconfig-switch-context=false",
+        "--runtime-label",
+        "app.kubernetes.io/managed-by=helm-harness@all",
+        "--runtime-label",
+        f"helm-harness.io/cluster={own_name}@all",
+        "--image",
+        "rancher/k3s:v1.36.4-k3s1",
+    ]
+    assert_real_cluster(info)
+    assert provider.list() == [own_name]
+    assert state.read_cluster("k3d", own_name) is not None
+
+    provider.load_images(own_name, ["web:dev"])
+    assert fake_cli.calls("k3d")[-1] == ["image", "import", "web:dev", "-c", own_name]
+
+    provider.delete(own_name)
+    assert ["cluster", "delete", own_name] in fake_cli.calls("k3d")
+    # every k3d call saw KUBECONFIG pointed at the harness's own files, never ~/.kube/config
+    envs = fake_cli.kubeconfig_envs("k3d")
+    assert envs and all(str(env).startswith(str(tools.cache_dir())) for env in envs)
+    assert_nothing_left("k3d", own_name)
+
+
+def test_a_failed_k3d_create_says_why_and_leaves_nothing(
+    fake_cli: FakeCli, own_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_cli.install("k3d")
+    monkeypatch.setenv("FAKE_FAIL_CREATE", "before-start")
+    with pytest.raises(ClusterError, match="manifest unknown") as failure:
+        K3dProvider().create(ClusterSpec(name=own_name, wait_seconds=60))
+    assert f"k3d could not create cluster {own_name!r}" in str(failure.value)
+    assert "fake-join-token" not in str(failure.value)
+    assert fake_cli.calls("k3d")[-1] == ["cluster", "delete", own_name]
+    assert_nothing_left("k3d", own_name)
+
+
+# -- k3s (testcontainers) ---------------------------------------------------------------------
+
+
+class FakeDockerClient:
+    """Stand-in for ``docker.DockerClient`` at the Docker SDK boundary: ``ping`` answers
+    (or fails like a missing engine), and no containers exist."""
+
+    def __init__(self, *, answers: bool) -> None:
+        self.answers = answers
+        self.containers = self
+
+    def ping(self) -> bool:
+        if not self.answers:
+            raise ConnectionError("Connection aborted: No such file or directory")
+        return True
+
+    def list(self, **filters: Any) -> list[Any]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def fake_docker(monkeypatch: pytest.MonkeyPatch, *, answers: bool) -> None:
+    import docker
+
+    monkeypatch.setattr(docker, "from_env", lambda **kw: FakeDockerClient(answers=answers))
+
+
+class FakeK3SContainer:
+    """Stand-in for testcontainers' ``K3SContainer``: there is no Docker engine here to
+    run k3s in, so ``start()`` brings up a real kwok cluster instead, and
+    ``config_yaml()`` returns its kubeconfig, as the real one returns k3s's."""
+
+    made: list[FakeK3SContainer] = []
+    fail_start = False
+
+    def __init__(self, image: str = "rancher/k3s:latest", **kwargs: Any) -> None:
+        self.image = image
+        self.kwargs: dict[str, Any] = {}
+        self.stopped = False
+        self.made.append(self)
+
+    def with_kwargs(self, **kwargs: Any) -> FakeK3SContainer:
+        self.kwargs = kwargs  # testcontainers replaces, too
+        return self
+
+    def start(self) -> FakeK3SContainer:
+        if self.fail_start:
+            raise RuntimeError("container exited: k3s: failed to find cgroup v2 memory")
+        name = self.kwargs["labels"]["helm-harness.io/cluster"]
+        self.info = KwokProvider().create(ClusterSpec(name=name, wait_seconds=60))
+        return self
+
+    def config_yaml(self) -> str:
+        return self.info.kubeconfig.read_text()
+
+    def stop(self) -> None:
+        self.stopped = True
+        if hasattr(self, "info"):
+            KwokProvider().delete(self.info.name)
+
+
+@pytest.fixture
+def fake_k3s(monkeypatch: pytest.MonkeyPatch) -> type[FakeK3SContainer]:
+    from testcontainers.community import k3s as tc_k3s
+
+    monkeypatch.setattr(FakeK3SContainer, "made", [])
+    monkeypatch.setattr(tc_k3s, "K3SContainer", FakeK3SContainer)
+    fake_docker(monkeypatch, answers=True)
+    return FakeK3SContainer
+
+
+def test_k3s_without_docker_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fake Docker client whose ping fails, as on this machine (no engine)."""
+    fake_docker(monkeypatch, answers=False)
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    with pytest.raises(ClusterError, match="no Docker engine answers at unix:///var/run/docker"):
+        K3sProvider().check()
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.9:2375")
+    with pytest.raises(ClusterError, match="no Docker engine answers at tcp://10.0.0.9:2375"):
+        K3sProvider().create(ClusterSpec(name="never"))
+
+
+def test_k3s_starts_labels_and_stops_its_container(
+    fake_k3s: type[FakeK3SContainer], own_name: str
+) -> None:
+    provider = K3sProvider()
+    info = provider.create(ClusterSpec(name=own_name, k8s_version="v1.36.4", wait_seconds=60))
+    (container,) = fake_k3s.made
+    assert container.image == "rancher/k3s:v1.36.4-k3s1"
+    assert container.kwargs["privileged"] is True
+    assert container.kwargs["labels"] == {
+        "app.kubernetes.io/managed-by": "helm-harness",
+        "helm-harness.io/provider": "k3s",
+        "helm-harness.io/cluster": own_name,
+        "helm-harness.io/pid": str(os.getpid()),
+    }
+    assert info.created and info.kubeconfig == kubeconfig_path("k3s", own_name)
+    assert_real_cluster(info)
+    assert provider.exists(own_name) and provider.list() == [own_name]
+    assert state.read_cluster("k3s", own_name) is not None
+
+    provider.delete(own_name)
+    assert container.stopped
+    assert_nothing_left("k3s", own_name)
+
+
+def test_a_failed_k3s_start_stops_the_container_and_leaves_nothing(
+    fake_k3s: type[FakeK3SContainer], own_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(FakeK3SContainer, "fail_start", True)
+    with pytest.raises(ClusterError, match="failed to find cgroup v2 memory"):
+        K3sProvider().create(ClusterSpec(name=own_name))
+    (container,) = fake_k3s.made
+    assert container.stopped
+    assert_nothing_left("k3s", own_name)
+
+
+# -- --cluster auto ---------------------------------------------------------------------------
+
+
+def test_auto_picks_existing_with_a_kubeconfig(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("")
+    assert get_provider("auto", kubeconfig=config).name == "existing"
+
+
+def test_auto_picks_kind_then_k3d_when_docker_answers(
+    fake_cli: FakeCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_docker(monkeypatch, answers=True)
+    monkeypatch.setenv("PATH", str(fake_cli.folder))
+    fake_cli.install("k3d")
+    assert get_provider("auto").name == "k3d"
+    fake_cli.install("kind")
+    assert get_provider("auto").name == "kind"
+
+
+def test_auto_picks_kwok_without_docker(fake_cli: FakeCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_cli.install("kind")
+    fake_cli.install("k3d")
+    fake_docker(monkeypatch, answers=False)
+    assert get_provider("auto").name == "kwok"
+
+
+def test_auto_with_nothing_usable_lists_what_it_tried(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake_docker(monkeypatch, answers=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("HELM_HARNESS_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(UsageError) as failure:
+        get_provider("auto")
+    text = str(failure.value)
+    assert "existing: no --kubeconfig given" in text
+    assert "kind: no Docker engine answers at" in text and "kind is not on PATH" in text
+    assert "k3d: no Docker engine answers at" in text and "k3d is not on PATH" in text
+    assert "kwok: missing binaries: kwokctl" in text
+
+
+def test_cli_takes_the_new_providers_and_k8s_version() -> None:
+    from harness.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["cluster", "up", "--cluster", "kind", "--k8s-version", "1.36", "--name", "x"]
+    )
+    assert (args.cluster, args.k8s_version) == ("kind", "v1.36")
+    bad = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "cluster", "up", "--k8s-version", "newest"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "not a Kubernetes version" in bad.stderr
+
+
+def test_plugin_takes_the_new_providers_and_k8s_version(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    bad = pytester.runpytest_subprocess("--k8s-version", "newest")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*not a Kubernetes version: 'newest'*"])
+    good = pytester.runpytest_subprocess("--cluster", "k3d", "--k8s-version", "1.36", "-q")
+    good.assert_outcomes(passed=1)
+
+
+# -- ownership records ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A cache folder of this test's own, so records written here touch nobody's."""
+    monkeypatch.setenv("HELM_HARNESS_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_a_holder_is_alive_only_as_the_same_harness_process() -> None:
+    me = state.this_process()
+    assert me.alive()
+    assert me.started is not None
+    assert not state.Holder(pid=me.pid, started=me.started - 3600).alive()  # a recycled pid
+    assert not state.Holder(pid=dead_pid(), started=None).alive()
+    with subprocess.Popen(["sleep", "30"]) as other:  # alive, but not pytest/helm-harness
+        try:
+            assert not state.Holder(pid=other.pid, started=None).alive()
+        finally:
+            other.kill()
+
+
+def live_holder_pids(provider: str, name: str) -> list[int]:
+    record = state.read_cluster(provider, name)
+    assert record is not None
+    return [holder.pid for holder in record.live_holders()]
+
+
+def test_a_run_using_a_harness_cluster_as_existing_holds_it(own_cache: Path) -> None:
+    """A cluster made by hand (its maker has ended) and then used as ``existing`` through
+    the harness's kubeconfig is held by that run, so a sweep leaves it alone."""
+    from harness.clusters import acquire, release
+
+    kubeconfig = kubeconfig_path("kwok", "made-by-hand")
+    kubeconfig.parent.mkdir(parents=True)
+    kubeconfig.write_text("")
+    state.record_cluster("kwok", "made-by-hand", kubeconfig=kubeconfig)
+    orphan("kwok", "made-by-hand")
+    assert live_holder_pids("kwok", "made-by-hand") == []
+
+    provider = get_provider("existing", kubeconfig=kubeconfig)
+    info = acquire(provider, ClusterSpec(name="x"), reuse=False, run_id="run1")
+    assert live_holder_pids("kwok", "made-by-hand") == [os.getpid()]
+    assert "run1" in set(state.iter_live_run_ids())
+
+    release(provider, info, keep=False, run_id="run1")
+    assert live_holder_pids("kwok", "made-by-hand") == []
+    assert state.runs() == []
+
+
+# -- sweep ------------------------------------------------------------------------------------
+
+
+def test_sweep_keeps_the_record_of_what_it_cannot_delete(
+    own_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A left-over k3s cluster while no Docker engine answers: said, not forgotten."""
+    fake_docker(monkeypatch, answers=False)
+    state.record_cluster("k3s", "stranded", kubeconfig=kubeconfig_path("k3s", "stranded"))
+    orphan("k3s", "stranded")
+    result = sweep()
+    assert result.removed == []
+    (error,) = result.errors
+    assert "could not delete k3s cluster stranded" in error
+    assert "no Docker engine answers at" in error
+    assert state.read_cluster("k3s", "stranded") is not None
+
+
+def labelled_namespace(core: client.CoreV1Api, labels: dict[str, str]) -> str:
+    name = f"t-sweep-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+    )
+    return name
+
+
+def namespace_gone(core: client.CoreV1Api, name: str) -> bool:
+    try:
+        namespace = core.read_namespace(name)
+    except ApiException as exc:
+        return exc.status == 404
+    return namespace.metadata.deletion_timestamp is not None
+
+
+def test_sweep_removes_what_dead_runs_left_and_keeps_what_live_runs_hold(
+    harness_cluster: ClusterInfo, k8s: client.ApiClient, own_name: str
+) -> None:
+    session_record = state.read_cluster("kwok", harness_cluster.name)
+    if session_record is None:
+        pytest.skip("the session cluster was not created by this run (--reuse-cluster)")
+    # A kwok cluster whose creator died: its record names a pid that no longer runs.
+    KwokProvider().create(ClusterSpec(name=own_name, wait_seconds=60))
+    gone = orphan("kwok", own_name, run_id="deadrun1")
+
+    dead_run, live_run = f"dead{uuid.uuid4().hex[:6]}", f"live{uuid.uuid4().hex[:6]}"
+    state.register_run(dead_run, state.Holder(pid=gone, started=None))
+    state.register_run(live_run)  # this process
+    core = client.CoreV1Api(k8s)
+    owner = {"app.kubernetes.io/managed-by": "helm-harness"}
+    dead_ns = labelled_namespace(core, {**owner, "helm-harness.io/run": dead_run})
+    live_ns = labelled_namespace(core, {**owner, "helm-harness.io/run": live_run})
+    no_run_ns = labelled_namespace(core, owner)
+    foreign_ns = labelled_namespace(
+        core, {"app.kubernetes.io/managed-by": "someone-else", "helm-harness.io/run": dead_run}
+    )
+    try:
+        only_ours = {own_name, harness_cluster.name}
+
+        dry = sweep(dry_run=True, select=lambda r: r.name in only_ours)
+        assert any(f"would delete kwok cluster {own_name}" in line for line in dry.removed)
+        assert any(f"would delete namespace {dead_ns}" in line for line in dry.removed)
+        for kept in (live_ns, no_run_ns, foreign_ns):
+            assert not any(kept in line for line in dry.removed), dry.removed
+        session = f"would delete kwok cluster {harness_cluster.name} "
+        assert not any(line.startswith(session) for line in dry.removed)
+        assert KwokProvider().exists(own_name) and not namespace_gone(core, dead_ns)
+
+        cli = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "cluster", "sweep", "--dry-run"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert f"would delete kwok cluster {own_name}" in cli.stdout
+        assert f"would delete namespace {dead_ns}" in cli.stdout
+        assert live_ns not in cli.stdout and no_run_ns not in cli.stdout
+        assert KwokProvider().exists(own_name)
+
+        done = sweep(select=lambda r: r.name in only_ours)
+        assert not done.errors, done.errors
+        assert any(f"deleted kwok cluster {own_name}" in line for line in done.removed)
+        assert any(f"deleted namespace {dead_ns}" in line for line in done.removed)
+        assert_nothing_left("kwok", own_name)
+        assert namespace_gone(core, dead_ns)
+        for kept in (live_ns, no_run_ns, foreign_ns):
+            assert not namespace_gone(core, kept), kept
+        assert KwokProvider().exists(harness_cluster.name)
+        assert state.read_cluster("kwok", harness_cluster.name) is not None
+        assert dead_run not in {holder.run_id for holder in state.runs()}
+    finally:
+        for name in (dead_ns, live_ns, no_run_ns, foreign_ns):
+            if not namespace_gone(core, name):
+                core.delete_namespace(name)
+        state.forget_run(dead_run)
+        state.forget_run(live_run)
