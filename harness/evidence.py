@@ -5,12 +5,23 @@ Files: ``failure.txt`` (the item, what was expected and observed), ``events.yaml
 ``resources.yaml`` (the release's objects as the cluster has them now), ``pods.yaml``,
 ``logs/<pod>.<container>.log`` (and ``.previous.log``), ``helm-status.json``,
 ``helm-history.json``. Each part is best effort: a part that cannot be read says why in
-its file, and never hides the failure itself. Secret objects are listed without data."""
+its file, and never hides the failure itself.
+
+Secrets stay out of every file: Secret objects are listed without ``data``/``stringData``;
+env values, and values of flag-style args, whose names look secret
+(:data:`harness.helm.SECRET_KEY`) are masked in pods and workloads; ``helm-status.json``
+keeps the release's status but not its values, manifest or chart files; and every text
+written is scrubbed of the secret strings the release is known to hold (the data of its
+Secrets, its secret-looking env values, the user-supplied values under secret-looking
+keys), also in base64, as they would show in logs or events."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +29,11 @@ import yaml
 from kubernetes import client
 from kubernetes.client import ApiClient
 
-from harness.helm import Helm
+from harness.helm import MASK, SECRET_KEY, Helm
 
 MAX_LOG_BYTES = 256 * 1024
+MIN_SECRET_LENGTH = 4  # shorter strings ("1", "yes") are too common to scrub from text
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def bundle_dir(report_dir: Path, suite: str, app: str) -> Path:
@@ -42,30 +55,179 @@ def write_bundle(
     failure: str,
 ) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
+    status: dict[str, Any] | Exception
+    try:
+        status = helm.status(release, namespace=namespace)
+    except Exception as exc:
+        status = exc
+    known = secrets_in_objects(manifest)
+    if isinstance(status, dict):
+        known |= secret_values(status.get("config"))
+    scrub = Scrubber(known)
     with (dest / "failure.txt").open("a") as handle:
-        handle.write(failure.rstrip() + "\n\n")
+        handle.write(scrub(failure.rstrip()) + "\n\n")
     core = client.CoreV1Api(api)
-    _part(dest / "events.yaml", lambda: _events(core, namespace))
-    _part(dest / "resources.yaml", lambda: _resources(api, manifest, namespace))
-    _part(dest / "pods.yaml", lambda: _pods(core, namespace))
-    _part(
-        dest / "helm-status.json",
-        lambda: json.dumps(helm.status(release, namespace=namespace), indent=2),
-    )
+    _part(dest / "events.yaml", scrub, lambda: _events(core, namespace))
+    _part(dest / "resources.yaml", scrub, lambda: _resources(api, manifest, namespace))
+    _part(dest / "pods.yaml", scrub, lambda: _pods(core, namespace))
+    _part(dest / "helm-status.json", scrub, lambda: json.dumps(status_view(status), indent=2))
     _part(
         dest / "helm-history.json",
+        scrub,
         lambda: json.dumps(helm.history(release, namespace=namespace), indent=2),
     )
-    _logs(core, namespace, dest / "logs")
+    _logs(core, namespace, dest / "logs", scrub)
     return dest
 
 
-def _part(path: Path, produce: Any) -> None:
+def _part(path: Path, scrub: Callable[[str], str], produce: Callable[[], str]) -> None:
     try:
         text = produce()
     except Exception as exc:  # a part we cannot read must not hide the failure
         text = f"# could not collect: {type(exc).__name__}: {exc}\n"
-    path.write_text(text)
+    path.write_text(scrub(text))
+
+
+def looks_secret(name: str) -> bool:
+    return bool(SECRET_KEY.search(name))
+
+
+def secret_values(values: Any, *, secret: bool = False) -> set[str]:
+    """The strings in a values tree that sit under a secret-looking key (at any depth, and
+    whole dotted ``--set`` keys such as ``auth.apiToken``)."""
+    found: set[str] = set()
+    if isinstance(values, Mapping):
+        for key, value in values.items():
+            found |= secret_values(value, secret=secret or looks_secret(str(key)))
+    elif isinstance(values, list | tuple):
+        for value in values:
+            found |= secret_values(value, secret=secret)
+    elif secret and isinstance(values, str | int | float) and not isinstance(values, bool):
+        found.add(str(values))
+    return found
+
+
+def secrets_in_objects(objects: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Secret strings that Kubernetes objects carry: their Secrets' data (decoded) and
+    stringData, and the env values and flag values with secret-looking names."""
+    found: set[str] = set()
+    for obj in objects:
+        if obj.get("kind") == "Secret":
+            for encoded in (obj.get("data") or {}).values():
+                try:
+                    found.add(base64.b64decode(str(encoded), validate=True).decode())
+                except (binascii.Error, UnicodeDecodeError):
+                    found.add(str(encoded))
+            found |= {str(v) for v in (obj.get("stringData") or {}).values()}
+        for container in _containers(obj):
+            for env in container.get("env") or []:
+                if isinstance(env, dict) and looks_secret(str(env.get("name", ""))):
+                    if env.get("value") is not None:
+                        found.add(str(env["value"]))
+            for args in (container.get("args"), container.get("command")):
+                found |= _secret_flag_values([str(a) for a in args or []])
+    return found
+
+
+def _secret_flag_values(args: list[str]) -> set[str]:
+    found: set[str] = set()
+    for index, arg in enumerate(args):
+        flag, sep, value = arg.partition("=")
+        if not flag.startswith("-") or not looks_secret(flag):
+            continue
+        if sep:
+            found.add(value)
+        elif index + 1 < len(args) and not args[index + 1].startswith("-"):
+            found.add(args[index + 1])
+    return found
+
+
+def redact_args(args: list[str]) -> list[str]:
+    """``--password=x`` and ``--token x`` with their values masked."""
+    secrets = _secret_flag_values(args)
+    out = []
+    for index, arg in enumerate(args):
+        flag, sep, value = arg.partition("=")
+        if sep and flag.startswith("-") and looks_secret(flag):
+            out.append(f"{flag}={MASK}")
+        elif index and arg in secrets and looks_secret(args[index - 1]):
+            out.append(MASK)
+        else:
+            out.append(arg)
+    return out
+
+
+def redact_object(obj: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a Kubernetes object fit for a bundle: no Secret data, no last-applied
+    annotation, no managedFields, and secret-looking env and flag values masked."""
+    obj = json.loads(json.dumps(obj, default=str))
+    if obj.get("kind") == "Secret":
+        obj.pop("data", None)
+        obj.pop("stringData", None)
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+        if isinstance(meta.get("annotations"), dict):
+            meta["annotations"].pop(LAST_APPLIED, None)
+    for container in _containers(obj):
+        for env in container.get("env") or []:
+            if isinstance(env, dict) and looks_secret(str(env.get("name", ""))):
+                if "value" in env:
+                    env["value"] = MASK
+        for key in ("args", "command"):
+            if isinstance(container.get(key), list):
+                container[key] = redact_args([str(a) for a in container[key]])
+    return obj
+
+
+def _containers(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The containers of a Pod or of the pod template of a workload (CronJob included)."""
+    spec = obj.get("spec")
+    for path in (("jobTemplate", "spec", "template", "spec"), ("template", "spec"), ()):
+        node: Any = spec
+        for step in path:
+            node = node.get(step) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get("containers"), list):
+            break
+    else:
+        return []
+    found = []
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        found += [c for c in node.get(key) or [] if isinstance(c, dict)]
+    return found
+
+
+def status_view(status: Mapping[str, Any] | Exception) -> dict[str, Any]:
+    """``helm status`` without what may hold secrets: the user's values (``config``), the
+    rendered manifest and the chart's files and default values."""
+    if isinstance(status, Exception):
+        raise status
+    view = {key: status.get(key) for key in ("name", "namespace", "version", "info")}
+    chart = status.get("chart")
+    if isinstance(chart, dict):  # Helm 4 and some Helm 3 builds include the chart
+        view["chart"] = {"metadata": chart.get("metadata")}
+    return {
+        **view,
+        "hooks": [
+            {key: hook.get(key) for key in ("name", "kind", "path", "events", "last_run")}
+            for hook in status.get("hooks") or []
+            if isinstance(hook, dict)
+        ],
+    }
+
+
+class Scrubber:
+    """Replaces known secret strings (and their base64 forms) in text with the mask."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        strings = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+        strings |= {base64.b64encode(s.encode()).decode() for s in set(strings)}
+        # Longest first, so a secret containing another is masked whole.
+        ordered = sorted(strings, key=len, reverse=True)
+        self.pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def __call__(self, text: str) -> str:
+        return self.pattern.sub(MASK, text) if self.pattern is not None else text
 
 
 def _events(core: client.CoreV1Api, namespace: str) -> str:
@@ -92,6 +254,9 @@ def _resources(api: ApiClient, manifest: list[dict[str, Any]], namespace: str) -
     docs = []
     for obj in manifest:
         meta = obj.get("metadata") or {}
+        if obj.get("kind") == "Secret":  # never read from the cluster: its data is the secret
+            docs.append({**redact_object(obj), "note": "as rendered; Secrets are not read"})
+            continue
         try:
             rtype = resolver.by_kind(obj["kind"], obj.get("apiVersion"))
             ns = meta.get("namespace") or namespace
@@ -104,30 +269,23 @@ def _resources(api: ApiClient, manifest: list[dict[str, Any]], namespace: str) -
             live = {"error": f"{obj.get('kind')}/{meta.get('name')}: {exc}"}
         live = dict(live)
         live.setdefault("kind", obj.get("kind"))
-        if live.get("kind") == "Secret":
-            live.pop("data", None)
-            live.pop("stringData", None)
-        meta_live = live.get("metadata")
-        if isinstance(meta_live, dict):
-            meta_live.pop("managedFields", None)
-        docs.append(live)
+        docs.append(redact_object(live))
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
 def _pods(core: client.CoreV1Api, namespace: str) -> str:
     response: Any = core.list_namespaced_pod(namespace, _preload_content=False)
     body = json.loads(response.data)
-    for pod in body.get("items", []):
-        (pod.get("metadata") or {}).pop("managedFields", None)
-    return yaml.safe_dump_all(body.get("items", []), sort_keys=False)
+    pods = [redact_object({"kind": "Pod", **pod}) for pod in body.get("items", [])]
+    return yaml.safe_dump_all(pods, sort_keys=False)
 
 
-def _logs(core: client.CoreV1Api, namespace: str, folder: Path) -> None:
+def _logs(core: client.CoreV1Api, namespace: str, folder: Path, scrub: Scrubber) -> None:
     try:
         pods = core.list_namespaced_pod(namespace).items
     except Exception as exc:
         folder.mkdir(exist_ok=True)
-        (folder / "README.txt").write_text(f"could not list pods: {exc}\n")
+        (folder / "README.txt").write_text(scrub(f"could not list pods: {exc}\n"))
         return
     folder.mkdir(exist_ok=True)
     for pod in pods:
@@ -151,7 +309,7 @@ def _logs(core: client.CoreV1Api, namespace: str, folder: Path) -> None:
                     if previous:
                         continue  # most containers have no previous instance
                     text = f"# no logs: {_reason(exc)}\n"
-                path.write_text(text or "")
+                path.write_text(scrub(text or ""))
 
 
 def _reason(exc: Exception) -> str:
