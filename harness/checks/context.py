@@ -28,6 +28,7 @@ class AppContext:
     crds: list[dict[str, Any]] = field(default_factory=list)  # from the chart's crds/
     deadline: float = 0.0  # monotonic: install + readiness must be done by then
     simulated: bool = False  # kwok: pods are simulated, no container answers or logs
+    metrics: dict[str, Any] | None = None  # the last metric snapshot (harness.metrics)
 
     @cached_property
     def resolver(self) -> Resolver:

@@ -1,0 +1,381 @@
+"""Metric snapshots of an installed app: what its pods use, how often their containers
+restarted, and how long they took to become ready.
+
+A snapshot covers the app's pods (:meth:`AppContext.release_pods`: the pods in the app's
+namespace, without Helm hook and test pods) and records:
+
+- CPU (millicores) and memory (working set, bytes) per container, from the metrics.k8s.io
+  API, as ``kubectl top pods --containers`` shows them: metrics-server on kind and on the
+  harness's kwok clusters (where kwok's simulated kubelet reports the usage a test or a
+  chart sets, see :mod:`harness.clusters.kwok`). metrics-server shows a pod only after
+  two scrapes of it (10-20 s on the harness's kwok clusters, up to 30 s at its default
+  15 s resolution), so a snapshot waits up to ``wait`` seconds (default
+  :data:`METRICS_WAIT`) for running pods that have no figures yet; pods still without
+  figures then get nulls and the reason says so. When the cluster does not serve the API
+  (no metrics-server) the figures are null and ``reason`` starts with ``metrics
+  unavailable:``. Missing metrics never make a snapshot fail.
+- restarts per container, init containers included, from the pods' status;
+- time to ready per pod: its Ready condition's ``lastTransitionTime`` minus its
+  ``creationTimestamp``, in seconds (whole seconds: the API server keeps no more), for
+  pods that are Ready;
+- the app's phase timings as the run recorded them (seconds from the start of the
+  install to the end of ``helm install`` and to the first passing ``ready`` check).
+
+:func:`take_snapshot` writes ``<report dir>/metrics/<suite>/<app>.json``::
+
+    {
+      "format": 1,
+      "suite": "shop", "app": "web", "release": "web", "namespace": "h-1a2b3c-web",
+      "taken_at": "2025-06-01T12:00:00Z",
+      "source": "metrics.k8s.io",           # or "unavailable"
+      "reason": null,                        # why some or all figures are null
+      "timings": {"install": 0.412, "ready": 2.915},
+      "totals": {"cpu_millicores": 12.5, "memory_bytes": 44040192, "restarts": 0,
+                 "time_to_ready_s": 3.0, "pods": 2},
+      "pods": [
+        {"name": "web-6c55f6c6c9-j4khr", "phase": "Running", "ready": true,
+         "time_to_ready_s": 3.0, "metrics_window_s": 10.0,
+         "containers": [
+           {"name": "web", "init": false, "cpu_millicores": 6.25,
+            "memory_bytes": 22020096, "restarts": 0}]}],
+      "earlier": {...}                       # only when one was taken before (a `metrics`
+    }                                        #   check's, an earlier upgrade phase's): its
+                                             #   taken_at, source, reason and totals
+
+Totals sum the containers that have figures (``time_to_ready_s`` is the slowest pod);
+CPU is rounded to a thousandth of a millicore. It returns the summary kept in the run's
+record: ``cpu_millicores``, ``memory_bytes``, ``restarts``, ``time_to_ready_s``, ``pods``,
+``source``, ``reason`` and ``file`` (relative to the report dir). Nothing in either comes
+from a pod's spec beyond pod and container names: no env, args or values.
+
+:func:`compare` sets two snapshots (or their summaries) side by side, for upgrade runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from kubernetes.utils.quantity import parse_quantity
+
+from harness.checks.context import AppContext
+from harness.errors import UsageError
+from harness.units import parse_duration
+from harness.wait import Obj, is_transient, retry_until
+
+METRICS_WAIT = 20.0  # seconds a snapshot waits for figures of freshly started pods
+PODS_METRICS = "pods.metrics.k8s.io"
+SOURCE = "metrics.k8s.io"
+UNAVAILABLE = "unavailable"
+FIGURES = ("cpu_millicores", "memory_bytes", "restarts", "time_to_ready_s", "pods")
+FORMAT = 1
+
+
+class _Pending(Exception):
+    """Figures are not all there yet (or the API answered with a passing error)."""
+
+
+def take_snapshot(
+    ctx: AppContext,
+    report_dir: Path,
+    *,
+    timings: Mapping[str, float],
+    wait: float = METRICS_WAIT,
+) -> dict[str, Any]:
+    """Snapshot the app, write its report file, keep the snapshot on ``ctx.metrics`` and
+    return the summary (see the module docstring)."""
+    earlier = ctx.metrics
+    document = snapshot(ctx, timings=timings, wait=wait)
+    if earlier is not None:
+        document["earlier"] = {
+            key: earlier.get(key) for key in ("taken_at", "source", "reason", "totals")
+        }
+    path = metrics_path(report_dir, ctx.suite.name, ctx.app.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return summary(document, path.relative_to(report_dir).as_posix())
+
+
+def metrics_path(report_dir: Path, suite: str, app: str) -> Path:
+    return report_dir / "metrics" / _file_name(suite) / f"{_file_name(app)}.json"
+
+
+def snapshot(
+    ctx: AppContext,
+    *,
+    timings: Mapping[str, float] | None = None,
+    wait: float = METRICS_WAIT,
+) -> dict[str, Any]:
+    """The app's snapshot document (the file's content), also kept on ``ctx.metrics``."""
+    pods, usage, reason = _read(ctx, wait)
+    records = [_pod_record(pod, usage) for pod in pods]
+    document: dict[str, Any] = {
+        "format": FORMAT,
+        "suite": ctx.suite.name,
+        "app": ctx.app.name,
+        "release": ctx.release,
+        "namespace": ctx.namespace,
+        "taken_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source": UNAVAILABLE if usage is None else SOURCE,
+        "reason": reason,
+        "timings": {key: round(value, 3) for key, value in (timings or {}).items()},
+        "totals": _totals(records, available=usage is not None),
+        "pods": records,
+    }
+    ctx.metrics = document
+    return document
+
+
+def summary(document: Mapping[str, Any], file: str | None = None) -> dict[str, Any]:
+    """The compact figures of a snapshot document, for the run's record."""
+    return {
+        **document["totals"],
+        "source": document["source"],
+        "reason": document["reason"],
+        "file": file,
+    }
+
+
+def compare(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """Figure by figure (``cpu_millicores``, ``memory_bytes``, ``restarts``,
+    ``time_to_ready_s``, ``pods``): ``{"before", "after", "delta", "ratio"}``, where
+    ``delta`` is after minus before and ``ratio`` after over before. Either side may be a
+    snapshot document or its summary. A figure missing on either side (metrics
+    unavailable) gives null delta and ratio, and so does a ratio over zero."""
+    old, new = _figures(before), _figures(after)
+    result: dict[str, Any] = {}
+    for name in FIGURES:
+        a, b = _number(old.get(name)), _number(new.get(name))
+        delta = ratio = None
+        if a is not None and b is not None:
+            delta = _round(b - a)
+            ratio = round(b / a, 4) if a != 0 else None
+        result[name] = {"before": a, "after": b, "delta": delta, "ratio": ratio}
+    return result
+
+
+# -- quantities ----------------------------------------------------------------------------
+
+
+def parse_quantity_text(text: str | int | float) -> Decimal:
+    """A Kubernetes quantity (``250m``, ``0.5``, ``128Mi``, ``1G``, ``1e3``) as a number;
+    UsageError when it is not one, or is negative."""
+    if isinstance(text, bool):
+        raise UsageError(f"not a quantity: {text!r}")
+    try:
+        value: Decimal = parse_quantity(text)
+    except ValueError as exc:
+        raise UsageError(
+            f"not a quantity: {text!r} (write e.g. 500m or 0.5 for CPU, 256Mi or 1G for memory)"
+        ) from exc
+    if value < 0:
+        raise UsageError(f"a quantity must not be negative: {text!r}")
+    return value
+
+
+def cpu_millicores(quantity: str | int | float) -> float:
+    """CPU cores as a quantity (``250m``, ``150004386n``, ``1``) in millicores."""
+    return float(parse_quantity_text(quantity) * 1000)
+
+
+def memory_bytes(quantity: str | int | float) -> int:
+    """Memory as a quantity (``128Mi``, ``1G``, ``1048576``) in bytes (rounded up)."""
+    value = parse_quantity_text(quantity)
+    return int(value.to_integral_value(rounding=ROUND_CEILING))
+
+
+def format_cpu(millicores: float) -> str:
+    return f"{millicores:.3f}".rstrip("0").rstrip(".") + "m"
+
+
+def format_memory(count: float) -> str:
+    for unit, size in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
+        if abs(count) >= size:
+            return f"{count / size:.1f}".removesuffix(".0") + unit
+    return f"{count:g}B"
+
+
+# -- reading the cluster -------------------------------------------------------------------
+
+
+def _read(ctx: AppContext, wait: float) -> tuple[list[Obj], dict[str, Obj] | None, str | None]:
+    """The app's pods, their PodMetrics by pod name (None when the API is not usable) and
+    the reason figures are missing, if some are."""
+    try:
+        pods_metrics = ctx.lister_for(ctx.resolver.by_name(PODS_METRICS))
+    except UsageError:
+        reason = f"metrics unavailable: the cluster does not serve {SOURCE} (no metrics-server)"
+        return ctx.release_pods(), None, reason
+    except ApiException as exc:  # discovery failing (kubernetes.dynamic's errors derive from it)
+        return ctx.release_pods(), None, f"metrics unavailable: discovery failed: {exc}"
+    seen: list[tuple[list[Obj], dict[str, Obj]]] = []
+
+    def attempt() -> None:
+        pods = ctx.release_pods()
+        try:
+            items = pods_metrics(namespace=ctx.namespace)["items"]
+        except ApiException as exc:
+            if is_transient(exc):
+                raise _Pending(f"{SOURCE} answered {exc.status} {exc.reason}") from exc
+            raise
+        usage = {item["metadata"]["name"]: item for item in items}
+        seen.append((pods, usage))
+        waiting = [_name(pod) for pod in pods if _expects_figures(pod) and _name(pod) not in usage]
+        if waiting:
+            raise _Pending(
+                f"no figures within {wait:g}s for pod(s) {', '.join(sorted(waiting))} "
+                "(metrics-server shows a pod after its second scrape of it)"
+            )
+
+    try:
+        retry_until(attempt, timeout=wait, retry_on=_Pending)
+    except _Pending as exc:
+        if not seen:
+            return ctx.release_pods(), None, f"metrics unavailable: {exc}"
+        return seen[-1][0], seen[-1][1], str(exc)
+    except ApiException as exc:
+        return (
+            ctx.release_pods(),
+            None,
+            f"metrics unavailable: {SOURCE} answered {exc.status} {exc.reason}",
+        )
+    return seen[-1][0], seen[-1][1], None
+
+
+def _expects_figures(pod: Obj) -> bool:
+    """A running pod, not being deleted, with a running container: metrics-server reports
+    those."""
+    status = pod.get("status") or {}
+    if status.get("phase") != "Running" or (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    return any((c.get("state") or {}).get("running") for c in status.get("containerStatuses") or [])
+
+
+def _pod_record(pod: Obj, usage: Mapping[str, Obj] | None) -> dict[str, Any]:
+    status = pod.get("status") or {}
+    spec = pod.get("spec") or {}
+    pod_usage = (usage or {}).get(_name(pod))
+    by_container = {
+        c.get("name"): c.get("usage") or {} for c in (pod_usage or {}).get("containers") or []
+    }
+    restarts = {
+        s.get("name"): int(s.get("restartCount") or 0)
+        for s in (status.get("initContainerStatuses") or [])
+        + (status.get("containerStatuses") or [])
+    }
+    containers = []
+    for init, key in ((True, "initContainers"), (False, "containers")):
+        for container in spec.get(key) or []:
+            name = container.get("name")
+            figures = by_container.get(name)
+            containers.append(
+                {
+                    "name": name,
+                    "init": init,
+                    "cpu_millicores": _round(cpu_millicores(figures["cpu"]))
+                    if figures and "cpu" in figures
+                    else None,
+                    "memory_bytes": memory_bytes(figures["memory"])
+                    if figures and "memory" in figures
+                    else None,
+                    "restarts": restarts.get(name, 0),
+                }
+            )
+    ready = _ready_condition(pod)
+    return {
+        "name": _name(pod),
+        "phase": status.get("phase"),
+        "ready": ready is not None,
+        "time_to_ready_s": _seconds_between(
+            (pod.get("metadata") or {}).get("creationTimestamp"),
+            ready.get("lastTransitionTime") if ready else None,
+        ),
+        "metrics_window_s": _window(pod_usage),
+        "containers": containers,
+    }
+
+
+def _totals(records: list[dict[str, Any]], *, available: bool) -> dict[str, Any]:
+    containers = [c for record in records for c in record["containers"]]
+    cpu = [c["cpu_millicores"] for c in containers if c["cpu_millicores"] is not None]
+    memory = [c["memory_bytes"] for c in containers if c["memory_bytes"] is not None]
+    ready = [r["time_to_ready_s"] for r in records if r["time_to_ready_s"] is not None]
+    return {
+        "cpu_millicores": _round(sum(cpu)) if available else None,
+        "memory_bytes": sum(memory) if available else None,
+        "restarts": sum(c["restarts"] for c in containers),
+        "time_to_ready_s": max(ready) if ready else None,
+        "pods": len(records),
+    }
+
+
+def _ready_condition(pod: Obj) -> dict[str, Any] | None:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready" and condition.get("status") == "True":
+            return dict(condition)
+    return None
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return round((_timestamp(end) - _timestamp(start)).total_seconds(), 3)
+
+
+def _timestamp(text: str) -> datetime:
+    # Python 3.10's fromisoformat does not take the "Z" the API server writes.
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _window(pod_usage: Obj | None) -> float | None:
+    text = (pod_usage or {}).get("window")
+    if not text:
+        return None
+    try:
+        return round(parse_duration(str(text)), 3)
+    except ValueError:  # a Go duration such as 1m0.5s
+        return None
+
+
+def _figures(snapshot_or_summary: Mapping[str, Any]) -> Mapping[str, Any]:
+    totals = snapshot_or_summary.get("totals")
+    return totals if isinstance(totals, Mapping) else snapshot_or_summary
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def _round(value: float) -> float:
+    return round(value, 3)
+
+
+def _name(pod: Obj) -> str:
+    return str((pod.get("metadata") or {}).get("name"))
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "_"
+
+
+__all__ = [
+    "METRICS_WAIT",
+    "compare",
+    "cpu_millicores",
+    "format_cpu",
+    "format_memory",
+    "memory_bytes",
+    "metrics_path",
+    "parse_quantity_text",
+    "snapshot",
+    "summary",
+    "take_snapshot",
+]

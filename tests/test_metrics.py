@@ -1,0 +1,407 @@
+"""Metric snapshots and the ``metrics`` check.
+
+The cluster tests run on the session's kwok cluster, which runs metrics-server: kwok's
+simulated kubelet reports the usage a pod's ``ResourceUsage`` (per container) or its
+``kwok.x-k8s.io/usage-cpu``/``-memory`` annotations (per pod, each container) set, and the
+snapshot must read those figures back through metrics.k8s.io. metrics-server shows a pod
+after its second scrape of it (10-20 s; longer just after the cluster started), so those
+tests wait up to COLD_WAIT seconds for figures."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from harness import tools
+from harness.checks import metrics as metrics_check
+from harness.checks import run_check
+from harness.checks.context import AppContext
+from harness.errors import CheckFailed, UsageError
+from harness.metrics import (
+    compare,
+    cpu_millicores,
+    format_cpu,
+    format_memory,
+    memory_bytes,
+    summary,
+    take_snapshot,
+)
+from harness.suite import Check
+from harness.wait import all_have_condition, wait_for
+from tests.conftest import REPO, tiny_chart
+
+COLD_WAIT = 45.0  # metrics-server's first figures come ~26 s after the cluster starts
+MI = 1 << 20
+SECRET = "s3cr3t-token-value"
+
+CHART = f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: counted}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: counted}}}}
+  template:
+    metadata: {{labels: {{app: counted}}}}
+    spec:
+      initContainers: [{{name: setup, image: registry.example.invalid/setup}}]
+      containers:
+        - {{name: app, image: registry.example.invalid/app}}
+        - {{name: sidecar, image: registry.example.invalid/sidecar}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: annotated}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: annotated}}}}
+  template:
+    metadata:
+      labels: {{app: annotated}}
+      annotations: {{kwok.x-k8s.io/usage-cpu: 300m, kwok.x-k8s.io/usage-memory: 200Mi}}
+    spec:
+      containers:
+        - name: web
+          image: registry.example.invalid/web
+          env: [{{name: API_TOKEN, value: {SECRET}}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: crashing}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: crashing}}}}
+  template:
+    metadata:
+      labels: {{app: crashing}}
+      annotations: {{helm-harness.io/simulate: crashloop}}
+    spec:
+      containers: [{{name: loop, image: registry.example.invalid/loop}}]
+"""
+
+ANNOTATED_ONLY = CHART.split("---\n")[1]
+
+
+def metrics(timeout: float = COLD_WAIT, **spec: Any) -> Check:
+    return Check(kind="metrics", spec=spec, timeout=timeout)
+
+
+def pods_by_app(ctx: AppContext, app: str) -> list[dict[str, Any]]:
+    return [pod for pod in ctx.release_pods() if pod["metadata"]["labels"].get("app") == app]
+
+
+def set_usage(
+    k8s: client.ApiClient, pod: dict[str, Any], usage: dict[str, tuple[str, str]]
+) -> None:
+    """A kwok ResourceUsage for ``pod``: container name -> (cpu, memory)."""
+    meta = pod["metadata"]
+    body = {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "ResourceUsage",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        "spec": {
+            "usages": [
+                {"containers": [name], "usage": {"cpu": {"value": cpu}, "memory": {"value": mem}}}
+                for name, (cpu, mem) in usage.items()
+            ]
+        },
+    }
+    client.CustomObjectsApi(k8s).create_namespaced_custom_object(
+        "kwok.x-k8s.io", "v1alpha1", meta["namespace"], "resourceusages", body
+    )
+
+
+def install_ready(install_app: Any, chart: Path, k8s: client.ApiClient, pods: int) -> AppContext:
+    ctx: AppContext = install_app(chart)
+    wait_for(
+        client.CoreV1Api(k8s).list_namespaced_pod,
+        all_have_condition("Ready", at_least=pods),
+        expected=f"{pods} pods Ready",
+        timeout=60,
+        namespace=ctx.namespace,
+        label_selector="app in (counted, annotated)",
+    )
+    return ctx
+
+
+# -- on the cluster ------------------------------------------------------------------------
+
+
+def test_kwok_cluster_runs_metrics_server(harness_cluster: Any) -> None:
+    if harness_cluster.provider != "kwok":
+        pytest.skip("the session cluster is not a kwok cluster")
+    assert harness_cluster.details["metrics"] == "metrics-server (metrics.k8s.io)"
+
+
+def test_snapshot_reads_back_the_usage_kwok_reports(
+    install_app: Any, k8s: client.ApiClient, tmp_path: Path
+) -> None:
+    chart = tiny_chart(tmp_path, "usage", CHART)
+    ctx = install_ready(install_app, chart, k8s, pods=3)
+    (counted,) = pods_by_app(ctx, "counted")
+    set_usage(k8s, counted, {"app": ("150m", "64Mi"), "sidecar": ("40m", "10Mi")})
+    wait_for(
+        client.CoreV1Api(k8s).list_namespaced_pod,
+        lambda pods: bool(pods) and pods[0]["status"]["containerStatuses"][0]["restartCount"] == 3,
+        expected="the crashing pod restarted 3 times",
+        timeout=30,
+        namespace=ctx.namespace,
+        label_selector="app=crashing",
+    )
+
+    result = take_snapshot(ctx, tmp_path / "report", timings={"install": 0.41234}, wait=COLD_WAIT)
+
+    assert result["source"] == "metrics.k8s.io" and result["reason"] is None
+    assert result["file"] == "metrics/t/usage.json"
+    assert result["pods"] == 4
+    assert result["cpu_millicores"] == pytest.approx(150 + 40 + 2 * 300, abs=2)
+    assert result["restarts"] == 3
+    assert 0 <= result["time_to_ready_s"] <= 30
+    document = json.loads((tmp_path / "report" / result["file"]).read_text())
+    assert document["timings"] == {"install": 0.412}
+    assert document == ctx.metrics
+    by_pod = {pod["name"]: pod for pod in document["pods"]}
+    containers = {c["name"]: c for c in by_pod[counted["metadata"]["name"]]["containers"]}
+    assert containers["app"]["cpu_millicores"] == pytest.approx(150, abs=1)
+    assert containers["app"]["memory_bytes"] == 64 * MI
+    assert containers["sidecar"]["cpu_millicores"] == pytest.approx(40, abs=1)
+    assert containers["sidecar"]["memory_bytes"] == 10 * MI
+    assert containers["setup"]["init"] and containers["setup"]["cpu_millicores"] is None
+    for pod in pods_by_app(ctx, "annotated"):
+        (web,) = by_pod[pod["metadata"]["name"]]["containers"]
+        assert web["cpu_millicores"] == pytest.approx(300, abs=1)
+        assert web["memory_bytes"] == 200 * MI
+        assert by_pod[pod["metadata"]["name"]]["time_to_ready_s"] is not None
+    (crashing,) = pods_by_app(ctx, "crashing")
+    assert by_pod[crashing["metadata"]["name"]]["time_to_ready_s"] is None
+    assert by_pod[crashing["metadata"]["name"]]["containers"][0]["restarts"] == 3
+    memory = 64 * MI + 10 * MI + 2 * 200 * MI
+    assert result["memory_bytes"] - memory in (0, 1 * MI)  # the crashing pod: kwok's 1Mi
+    assert SECRET not in json.dumps(document)
+
+    # The same figures as `kubectl top pods --containers` reads them.
+    raw: Any = client.CustomObjectsApi(k8s).get_namespaced_custom_object(
+        "metrics.k8s.io", "v1beta1", ctx.namespace, "pods", counted["metadata"]["name"]
+    )
+    assert {c["name"]: c["usage"]["memory"] for c in raw["containers"]} == {
+        "app": "64Mi",
+        "sidecar": "10Mi",
+    }
+
+
+def test_budgets_below_the_usage_fail_and_above_it_pass(
+    install_app: Any, k8s: client.ApiClient, tmp_path: Path
+) -> None:
+    chart = tiny_chart(tmp_path, "budget", ANNOTATED_ONLY)
+    ctx = install_ready(install_app, chart, k8s, pods=2)  # 2 x (300m, 200Mi)
+
+    run_check(ctx, metrics(memory="<= 512Mi", cpu="<= 700m"))
+    assert ctx.metrics is not None and ctx.metrics["totals"]["pods"] == 2
+    run_check(ctx, metrics(memory="< 256Mi", cpu="0.5", perContainer=True))
+    run_check(ctx, metrics(cpu=">= 500m"))
+
+    with pytest.raises(CheckFailed) as info:
+        run_check(ctx, metrics(memory="<= 256Mi", cpu="<= 500m"))
+    message = str(info.value)
+    assert message.startswith(
+        "expected cpu <= 500m and memory <= 256Mi for the app's pods together; observed "
+    )
+    assert re.search(r"cpu 6\d\d(\.\d+)?m in total over 2 pods", message)
+    assert "memory 400Mi in total over 2 pods" in message
+    assert re.search(
+        r"memory \(biggest consumers\):\n  pod/annotated-\S+ container web: 200Mi", message
+    )
+
+    with pytest.raises(CheckFailed) as info:
+        run_check(ctx, metrics(memory="< 200Mi", perContainer=True))
+    message = str(info.value)
+    assert "expected memory < 200Mi per container" in message
+    assert "memory outside the budget in 2 containers (highest 200Mi, pod/annotated-" in message
+
+
+def test_unavailable_metrics_are_recorded_and_fail_the_check(
+    install_app: Any, k8s: client.ApiClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chart = tiny_chart(tmp_path, "nometrics", ANNOTATED_ONLY)
+    ctx = install_ready(install_app, chart, k8s, pods=2)
+    real_lookup = ctx.resolver.by_name
+
+    def without_metrics(name: str) -> Any:  # as discovery answers without metrics-server
+        if name == "pods.metrics.k8s.io":
+            raise UsageError(f"unknown resource type {name!r} (not served by this cluster)")
+        return real_lookup(name)
+
+    monkeypatch.setattr(ctx.resolver, "by_name", without_metrics)
+
+    result = take_snapshot(ctx, tmp_path, timings={})
+    reason = "metrics unavailable: the cluster does not serve metrics.k8s.io (no metrics-server)"
+    assert result == {
+        "cpu_millicores": None,
+        "memory_bytes": None,
+        "restarts": 0,
+        "time_to_ready_s": result["time_to_ready_s"],
+        "pods": 2,
+        "source": "unavailable",
+        "reason": reason,
+        "file": "metrics/t/nometrics.json",
+    }
+    assert result["time_to_ready_s"] is not None
+    with pytest.raises(CheckFailed) as info:
+        run_check(ctx, metrics(memory="<= 1Gi"))
+    assert str(info.value) == (
+        f"expected memory <= 1Gi for the app's pods together; observed {reason}"
+    )
+
+
+# -- without a cluster ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "millicores"),
+    [
+        ("500m", 500.0),
+        ("0.5", 500.0),
+        ("1", 1000.0),
+        (2, 2000.0),
+        ("150004386n", 150.004386),
+        ("250u", 0.25),
+        ("1e-1", 100.0),
+    ],
+)
+def test_cpu_quantities(text: str | int, millicores: float) -> None:
+    assert cpu_millicores(text) == pytest.approx(millicores)
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("256Mi", 256 * MI),
+        ("1Gi", 1 << 30),
+        ("100Ki", 102400),
+        ("1k", 1000),
+        ("2M", 2_000_000),
+        ("1G", 10**9),
+        ("1048576", MI),
+        (512, 512),
+        ("1500m", 2),
+    ],
+)
+def test_memory_quantities(text: str | int, count: int) -> None:
+    assert memory_bytes(text) == count
+
+
+@pytest.mark.parametrize("text", ["lots", "1Mb", "", "-1Mi", "Mi"])
+def test_bad_quantities_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError, match="quantity"):
+        memory_bytes(text)
+
+
+@pytest.mark.parametrize(
+    ("figure", "text", "op", "limit"),
+    [
+        ("cpu", "<= 500m", "<=", 500.0),
+        ("cpu", "<0.25", "<", 250.0),
+        ("cpu", ">= 1", ">=", 1000.0),
+        ("cpu", "== 100m", "==", 100.0),
+        ("cpu", "500m", "<=", 500.0),
+        ("cpu", 0.5, "<=", 500.0),
+        ("memory", "<= 256Mi", "<=", 256.0 * MI),
+        ("memory", "> 1G", ">", 1e9),
+        ("memory", "  <  64Ki ", "<", 65536.0),
+        ("memory", 1024, "<=", 1024.0),
+    ],
+)
+def test_budgets_parse(figure: str, text: str | float, op: str, limit: float) -> None:
+    budget = metrics_check.parse_budget(figure, text)
+    assert (budget.figure, budget.op) == (figure, op)
+    assert budget.limit == pytest.approx(limit)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"memory": "<= lots"}, r"^metrics\.memory: not a quantity: 'lots'"),
+        ({"memory": "=> 5Mi"}, r"^metrics\.memory: not a quantity: '=> 5Mi'"),
+        ({"cpu": "<= -1"}, r"^metrics\.cpu: a quantity must not be negative"),
+        ({"cpu": True}, r"^metrics\.cpu: write a budget such as \"<= 500m\", not True"),
+        ({"memory": ["256Mi"]}, r"^metrics\.memory: write a budget such as"),
+        ({"memory": "<= 1Gi", "disk": "1Gi"}, r"^metrics: unknown key\(s\) disk"),
+        ({"memory": "<= 1Gi", "perContainer": "yes"}, r"^metrics\.perContainer must be true"),
+        ({"perContainer": True}, r"^metrics: give a cpu and/or memory budget"),
+        ({}, r"^metrics: give a cpu and/or memory budget"),
+    ],
+)
+def test_malformed_budgets_are_usage_errors_naming_the_key(
+    spec: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        metrics_check.parse(spec)
+
+
+def test_figures_read_as_people_write_them() -> None:
+    assert format_cpu(600.0) == "600m"
+    assert format_cpu(149.9876) == "149.988m"
+    assert format_memory(256 * MI) == "256Mi"
+    assert format_memory(1.5 * (1 << 30)) == "1.5Gi"
+    assert format_memory(100) == "100B"
+
+
+def test_compare_gives_deltas_and_ratios_per_figure() -> None:
+    before = {
+        "cpu_millicores": 200.0,
+        "memory_bytes": 100 * MI,
+        "restarts": 0,
+        "time_to_ready_s": 4.0,
+        "pods": 2,
+        "source": "metrics.k8s.io",
+        "reason": None,
+        "file": "metrics/s/web.json",
+    }
+    after_document = {
+        "source": "metrics.k8s.io",
+        "reason": None,
+        "totals": {
+            "cpu_millicores": 300.0,
+            "memory_bytes": 150 * MI,
+            "restarts": 2,
+            "time_to_ready_s": 3.0,
+            "pods": 2,
+        },
+    }
+    assert compare(before, after_document) == {
+        "cpu_millicores": {"before": 200.0, "after": 300.0, "delta": 100.0, "ratio": 1.5},
+        "memory_bytes": {"before": 100 * MI, "after": 150 * MI, "delta": 50 * MI, "ratio": 1.5},
+        "restarts": {"before": 0, "after": 2, "delta": 2, "ratio": None},
+        "time_to_ready_s": {"before": 4.0, "after": 3.0, "delta": -1.0, "ratio": 0.75},
+        "pods": {"before": 2, "after": 2, "delta": 0, "ratio": 1.0},
+    }
+    assert summary(after_document)["cpu_millicores"] == 300.0
+
+
+def test_compare_with_figures_missing_on_one_side() -> None:
+    unavailable = {"cpu_millicores": None, "memory_bytes": None, "restarts": 1, "pods": 1}
+    result = compare({"cpu_millicores": 10.0, "memory_bytes": MI, "restarts": 1}, unavailable)
+    assert result["cpu_millicores"] == {"before": 10.0, "after": None, "delta": None, "ratio": None}
+    assert result["restarts"] == {"before": 1, "after": 1, "delta": 0, "ratio": 1.0}
+    assert result["time_to_ready_s"] == {
+        "before": None,
+        "after": None,
+        "delta": None,
+        "ratio": None,
+    }
+
+
+def test_installer_builds_metrics_server_by_default_at_the_pinned_version() -> None:
+    text = (REPO / "clusters" / "kwok" / "install.sh").read_text()
+    version = re.escape(tools.METRICS_SERVER_VERSION)
+    assert re.search(
+        rf"^METRICS_SERVER_VERSION=\$\{{METRICS_SERVER_VERSION:-{version}\}}$", text, re.M
+    )
+    assert '"${INSTALL_METRICS_SERVER:-1}" == 1' in text
+    assert "metrics-server" in tools.KWOK_OPTIONAL_BINARIES
+    assert "metrics-server" not in tools.KWOK_BINARIES
