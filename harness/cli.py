@@ -23,11 +23,20 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _k8s_version(text: str) -> str:
+    from harness.clusters import normalize_k8s_version
+
+    try:
+        return normalize_k8s_version(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _add_cluster_options(parser: argparse.ArgumentParser, *, default_cluster: str) -> None:
     parser.add_argument(
         "--cluster",
         default=default_cluster,
-        choices=["auto", "kwok", "existing"],
+        choices=["auto", "kind", "k3d", "k3s", "kwok", "existing"],
         help="cluster provider (default: %(default)s)",
     )
     parser.add_argument(
@@ -57,7 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
         "install", help="build missing binaries into the cache (needs Go)"
     )
     install.add_argument("--helm4", action="store_true", help="also build Helm 4 (as helm4)")
-    install.add_argument("--metrics-server", action="store_true", help="also build metrics-server")
+    install.add_argument(
+        "--metrics-server",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="build metrics-server, for the metrics.k8s.io API on kwok clusters (default: yes)",
+    )
+    install.add_argument(
+        "--registry", action="store_true", help="also build an OCI registry (for tests)"
+    )
     tools_sub.add_parser("path", help="print the binary cache folder")
     tools_sub.add_parser("check", help="say which binaries are present")
 
@@ -67,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_options(up, default_cluster="kwok")
     up.add_argument("--config", type=Path, help="provider config file (kwokctl -c)")
     up.add_argument("--nodes", type=int, default=1, help="simulated nodes (kwok; default 1)")
+    up.add_argument(
+        "--k8s-version",
+        type=_k8s_version,
+        metavar="VERSION",
+        help="Kubernetes version, e.g. 1.36 or v1.36.4 (kind node image, k3s image)",
+    )
     up.add_argument("--reuse", action="store_true", help="use the cluster if it exists")
     up.add_argument(
         "--pod-startup",
@@ -93,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_options(down, default_cluster="kwok")
     listing = cluster_sub.add_parser("list", help="list clusters")
     _add_cluster_options(listing, default_cluster="kwok")
+    sweeping = cluster_sub.add_parser(
+        "sweep",
+        help="delete the clusters and namespaces the harness made that no live run owns",
+    )
+    sweeping.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+    sweeping.add_argument(
+        "--kubeconfig", type=Path, help="also sweep namespaces on this (existing) cluster"
+    )
+    sweeping.add_argument("--context", help="context in --kubeconfig")
 
     validate = commands.add_parser(
         "validate", help="check suite files against the schema, without a cluster"
@@ -104,6 +136,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="suite files, or folders to search for them",
     )
+
+    init = commands.add_parser(
+        "init", help="write a starter suite for a chart, from what `helm template` renders"
+    )
+    init.add_argument(
+        "chart", metavar="CHART", help="a chart folder or .tgz, a name in --repo, or oci://..."
+    )
+    init.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write (default: ./<name>.suite.yaml; - for stdout)",
+    )
+    init.add_argument("--repo", metavar="URL", help="the chart repository holding CHART")
+    init.add_argument("--version", metavar="V", help="the chart version (repo and OCI charts)")
+    init.add_argument("--name", metavar="NAME", help="the app's name (default: the chart's)")
+    init.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    init.add_argument("--helm", metavar="PATH", help="the helm binary (default: as for runs)")
+
+    commands.add_parser(
+        "run",
+        help="run suites (default: ./suites) with pytest, with progress; "
+        "any pytest or helm-harness option may follow",
+        add_help=False,
+    )
+
+    report = commands.add_parser(
+        "report", help="re-render report.html of a report dir from its results.json"
+    )
+    report.add_argument("dir", type=Path, metavar="DIR", help="the report dir")
     return parser
 
 
@@ -123,6 +185,8 @@ def _tools(args: argparse.Namespace) -> int:
         ]
         for name in (*tools.KWOK_BINARIES, "helm"):
             print(f"{name:26} {tools.find_binary(name) or 'MISSING'}")
+        for name in tools.KWOK_OPTIONAL_BINARIES:
+            print(f"{name:26} {tools.find_binary(name) or 'not installed (optional)'}")
         if missing:
             print(
                 f"missing: {', '.join(missing)}; install with: {tools.INSTALL_HINT}",
@@ -130,13 +194,17 @@ def _tools(args: argparse.Namespace) -> int:
             )
             return EXIT_FAILED
         return EXIT_OK
-    print(tools.install(helm4=args.helm4, metrics_server=args.metrics_server))
+    print(
+        tools.install(helm4=args.helm4, metrics_server=args.metrics_server, registry=args.registry)
+    )
     return EXIT_OK
 
 
 def _cluster(args: argparse.Namespace) -> int:
     from harness.clusters import ClusterSpec, acquire, get_provider
 
+    if args.action == "sweep":
+        return _sweep(args)
     options = {"kubeconfig": args.kubeconfig, "context": args.context}
     if args.action == "up":
         options |= {"pod_startup": args.pod_startup, "pod_jitter": args.pod_jitter}
@@ -152,7 +220,18 @@ def _cluster(args: argparse.Namespace) -> int:
         provider.delete(args.name)
         print(f"deleted {provider.name} cluster {args.name}", file=sys.stderr)
         return EXIT_OK
-    spec = ClusterSpec(name=args.name, config=args.config, nodes=args.nodes, wait_seconds=args.wait)
+    if args.k8s_version and provider.name == "kwok" and args.k8s_version != tools.K8S_VERSION:
+        raise UsageError(
+            f"--k8s-version {args.k8s_version}: kwok clusters run the binaries built for "
+            f"{tools.K8S_VERSION}; build others with K8S_VERSION=vX.Y.Z {tools.INSTALL_HINT}"
+        )
+    spec = ClusterSpec(
+        name=args.name,
+        config=args.config,
+        k8s_version=args.k8s_version,
+        nodes=args.nodes,
+        wait_seconds=args.wait,
+    )
     provider.check()
     print(f"starting {provider.name} cluster {args.name} ...", file=sys.stderr)
     info = acquire(provider, spec, reuse=args.reuse)
@@ -160,6 +239,30 @@ def _cluster(args: argparse.Namespace) -> int:
     print(f"{verb} {info.provider} cluster {info.name}; kubeconfig:", file=sys.stderr)
     print(info.kubeconfig)
     return EXIT_OK
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import os
+
+    from harness.clusters.sweep import sweep
+
+    if args.kubeconfig is not None and not args.kubeconfig.is_file():
+        raise UsageError(f"--kubeconfig {args.kubeconfig}: no such file")
+    result = sweep(
+        dry_run=args.dry_run,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        sweeper_pid=os.getpid(),
+    )
+    for line in result.removed:
+        print(line)
+    for line in result.errors:
+        print(f"helm-harness: {line}", file=sys.stderr)
+    if not result.removed:
+        print("nothing to sweep", file=sys.stderr)
+    for line in result.kept:
+        print(f"kept {line}: a live run holds it", file=sys.stderr)
+    return EXIT_FAILED if result.errors else EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -197,11 +300,103 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_USAGE if invalid or usage_problem else EXIT_OK
 
 
+def _report(args: argparse.Namespace) -> int:
+    from harness.report_html import rerender
+
+    print(rerender(args.dir))
+    return EXIT_OK
+
+
+def _init(args: argparse.Namespace) -> int:
+    from harness.init import init
+
+    result = init(
+        tools.find_helm(args.helm),
+        args.chart,
+        output=args.output,
+        repo=args.repo,
+        version=args.version,
+        name=args.name,
+        force=args.force,
+    )
+    if result.path is None:
+        sys.stdout.write(result.text)
+    else:
+        print(f"wrote {result.path}: app {result.app}, items {', '.join(result.items)}")
+    return EXIT_OK
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
+RUN_HELP = """usage: helm-harness run [PATH...] [pytest and helm-harness options]
+
+Runs the suite files (and Python tests) under PATH (default: ./suites) with pytest, shows
+progress (cluster start, each app's phases), writes reports to --report-dir (default
+harness-report/), and exits with pytest's exit code. Examples:
+
+  helm-harness run                              # ./suites on a cluster it starts (--cluster auto)
+  helm-harness run suites/web.suite.yaml -n 4   # four xdist workers sharing one cluster
+  helm-harness run --upgrade --shard 2/4        # the second quarter of the upgrade run
+  helm-harness run --kubeconfig ~/.kube/config --context dev
+
+The helm-harness options are listed under "helm-harness" in: pytest --help
+"""
+
+# Options of ours that take a value: written OPTION=VALUE before pytest sees them, since
+# pytest picks its rootdir before plugin options are known and would take the value for a
+# test path.
+VALUE_OPTIONS = {
+    "--cluster", "--cluster-name", "--cluster-config", "--kubeconfig", "--context",
+    "--k8s-version", "--report-dir", "--helm", "--shard", "--kwok-pod-startup",
+    "--kwok-pod-jitter", "--cluster-nodes", "--cluster-timeout",
+}  # fmt: skip
+
+
+def pytest_args(args: Sequence[str]) -> list[str]:
+    """The pytest command line ``helm-harness run ARGS`` stands for."""
+    joined: list[str] = []
+    pending: str | None = None
+    for arg in args:
+        if pending is not None:
+            joined.append(f"{pending}={arg}")
+            pending = None
+        elif arg in VALUE_OPTIONS:
+            pending = arg
+        else:
+            joined.append(arg)
+    if pending is not None:
+        raise UsageError(f"{pending} needs a value")
+    given_paths = [
+        arg for arg in joined if not arg.startswith("-") and Path(arg.split("::")[0]).exists()
+    ]
+    if not given_paths:
+        if not Path("suites").is_dir():
+            raise UsageError("no PATH given and there is no ./suites folder")
+        joined.append("suites")
+    return ["-rfEs", *joined]
+
+
+def _run(args: Sequence[str]) -> int:
+    import pytest
+
+    from harness.progress import Progress
+
+    if "-h" in args or "--help" in args:
+        print(RUN_HELP)
+        return EXIT_OK
+    return int(pytest.main(pytest_args(args), plugins=[Progress()]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"]:
+        try:
+            return _run(argv[1:])
+        except UsageError as exc:
+            print(f"helm-harness: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -211,6 +406,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cluster(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "report":
+            return _report(args)
+        if args.command == "init":
+            return _init(args)
     except UsageError as exc:
         print(f"helm-harness: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

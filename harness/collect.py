@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.deploy import PHASE_FROM, PHASE_ROLLBACK, PHASE_TO, PHASES
 from harness.errors import CheckFailed, HarnessError, HelmError, WaitTimeout
 from harness.suite import App, Check, Suite, SuiteError, is_suite_file, load_suite
 
@@ -86,22 +87,40 @@ class AppCollector(pytest.Collector):
         self.group = group
 
     def collect(self) -> Iterator[pytest.Item]:
-        yield InstallItem.from_parent(self, name="install", suite=self.suite, app=self.app)
         checks = self.app.checks if self.app.checks is not None else DEFAULT_CHECKS
-        for check in checks:
-            yield CheckItem.from_parent(
-                self, name=check.id, suite=self.suite, app=self.app, check=check
-            )
+        common = {"suite": self.suite, "app": self.app}
+        if not self.is_upgrade_run():
+            yield InstallItem.from_parent(self, name="install", phase=None, **common)
+            for check in checks:
+                yield CheckItem.from_parent(self, name=check.id, check=check, phase=None, **common)
+            return
+        # install[from] -> checks@from -> upgrade -> checks@to -> rollback -> checks@rollback
+        yield InstallItem.from_parent(self, name="install[from]", phase=PHASE_FROM, **common)
+        for phase in PHASES:
+            if phase == PHASE_TO:
+                yield StepItem.from_parent(self, name="upgrade", phase=PHASE_TO, **common)
+                yield CrdDriftItem.from_parent(self, name="crd-drift", phase=PHASE_TO, **common)
+            elif phase == PHASE_ROLLBACK:
+                yield StepItem.from_parent(self, name="rollback", phase=PHASE_ROLLBACK, **common)
+            for check in checks:
+                yield CheckItem.from_parent(
+                    self, name=f"{check.id}@{phase}", check=check, phase=phase, **common
+                )
+
+    def is_upgrade_run(self) -> bool:
+        wanted = self.suite.upgrade or bool(self.config.getoption("harness_upgrade", False))
+        return wanted and self.app.upgrade_from is not None
 
 
 class HarnessItem(pytest.Item):
     """An item of a suite app. Failures report expected/observed, the runbook and where
     the evidence bundle is, instead of a traceback into the harness."""
 
-    def __init__(self, *, suite: Suite, app: App, **kwargs: Any) -> None:
+    def __init__(self, *, suite: Suite, app: App, phase: str | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.suite = suite
         self.app = app
+        self.phase = phase  # the upgrade-run phase this item needs, or None
         collector = self.parent
         assert isinstance(collector, AppCollector)
         self.group = collector.group
@@ -123,6 +142,20 @@ class HarnessItem(pytest.Item):
 
     def app_run(self) -> AppRun:
         return self.harness.deployer.app_run(self.suite, self.app)
+
+    def ready_phase(self) -> AppRun:
+        """The app brought to this item's phase; skips (with the reason) when a step
+        before it failed."""
+        deployer = self.harness.deployer
+        try:
+            deployer.ensure_installed(self.suite, self.app, upgrade=self.phase is not None)
+        except HarnessError as exc:
+            pytest.skip(f"{self.app.name} did not install: {_first_line(exc)}")
+        try:
+            return deployer.ensure_phase(self.suite, self.app, self.phase)
+        except HarnessError as exc:
+            step = "upgrade" if self.phase == PHASE_TO else "rollback"
+            pytest.skip(f"the {step} of {self.app.name} failed: {_first_line(exc)}")
 
     def runtest(self) -> None:
         try:
@@ -175,7 +208,9 @@ class HarnessItem(pytest.Item):
 class InstallItem(HarnessItem):
     def run_item(self) -> None:
         try:
-            self.harness.deployer.ensure_installed(self.suite, self.app)
+            self.harness.deployer.ensure_installed(
+                self.suite, self.app, upgrade=self.phase is not None
+            )
         except HarnessError as exc:
             self._failed(exc)
             raise
@@ -185,6 +220,45 @@ class InstallItem(HarnessItem):
         for phase, seconds in self.app_run().timings.items():
             props[f"duration_{phase}"] = f"{seconds:.3f}"
         return props
+
+
+class StepItem(HarnessItem):
+    """``upgrade`` or ``rollback`` of an upgrade run: fails with Helm's reason."""
+
+    def run_item(self) -> None:
+        try:
+            self.harness.deployer.ensure_installed(self.suite, self.app, upgrade=True)
+        except HarnessError as exc:
+            pytest.skip(f"{self.app.name} did not install: {_first_line(exc)}")
+        try:
+            self.harness.deployer.ensure_phase(self.suite, self.app, self.phase)
+        except HarnessError as exc:
+            self._failed(exc)
+            raise
+
+    def properties(self) -> dict[str, str]:
+        props = super().properties()
+        seconds = self.app_run().timings.get(self.name)
+        if seconds is not None:
+            props[f"duration_{self.name}"] = f"{seconds:.3f}"
+        return props
+
+
+class CrdDriftItem(HarnessItem):
+    """After the upgrade: the CRDs the new chart ships in ``crds/`` that the cluster did
+    not get (Helm installs ``crds/`` on first install only)."""
+
+    def run_item(self) -> None:
+        run = self.ready_phase()
+        if run.crd_drift:
+            exc = CheckFailed(
+                "the cluster to have the CRDs the new chart ships in crds/ (Helm never "
+                "upgrades them: apply them before upgrading)",
+                f"{len(run.crd_drift)} difference(s)",
+                details="\n".join(f"  {line}" for line in run.crd_drift),
+            )
+            self._failed(exc)
+            raise exc
 
 
 class CheckItem(HarnessItem):
@@ -207,10 +281,7 @@ class CheckItem(HarnessItem):
     def run_item(self) -> None:
         from harness.checks import run_check
 
-        try:
-            run = self.harness.deployer.ensure_installed(self.suite, self.app)
-        except (HelmError, HarnessError) as exc:
-            pytest.skip(f"{self.app.name} did not install: {_first_line(exc)}")
+        run = self.ready_phase()
         assert run.ctx is not None
         try:
             run_check(run.ctx, self.check)

@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +20,10 @@ from kubernetes.client.exceptions import ApiException
 from harness.checks.context import AppContext
 from harness.errors import HarnessError, HelmError
 from harness.helm import Helm
-from harness.suite import App, Suite
+from harness.suite import App, ChartRef, Suite
 
+PHASE_FROM, PHASE_TO, PHASE_ROLLBACK = "from", "to", "rollback"
+PHASES = (PHASE_FROM, PHASE_TO, PHASE_ROLLBACK)
 LABEL_RUN = "helm-harness.io/run"
 LABEL_OWNER = "app.kubernetes.io/managed-by"
 OWNER = "helm-harness"
@@ -28,10 +31,19 @@ LABEL_APP = "helm-harness.io/app"
 LABEL_SUITE = "helm-harness.io/suite"
 
 
-def namespace_name(run_id: str, app: str) -> str:
-    """``h-<run>-<app>``, made a valid DNS label (63 characters at most)."""
-    clean = re.sub(r"[^a-z0-9-]+", "-", app.lower()).strip("-") or "app"
-    return f"h-{run_id}-{clean}"[:63].rstrip("-")
+def namespace_name(run_id: str, suite: str, app: str) -> str:
+    """``h-<run>-<suite>-<app>``, a valid DNS label (63 characters at most, a hash of the
+    whole name when it would be longer). The suite is part of it because two suites of
+    one run may have apps of the same name."""
+
+    def clean(text: str) -> str:
+        return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "x"
+
+    name = f"h-{run_id}-{clean(suite)}-{clean(app)}"
+    if len(name) > 63:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        name = f"{name[:54].rstrip('-')}-{digest}"
+    return name
 
 
 @dataclass
@@ -51,6 +63,12 @@ class AppRun:
     values_digest: str | None = None
     metrics: dict[str, Any] | None = None  # the metric snapshot, when one was taken
     finalized: bool = False
+    # upgrade runs: the phase reached ("from", "to", "rollback"), each step's error, the
+    # metric snapshot at the end of each phase, and the CRD drift the upgrade left
+    phase: str | None = None
+    step_errors: dict[str, BaseException] = field(default_factory=dict)
+    metrics_by_phase: dict[str, dict[str, Any]] = field(default_factory=dict)
+    crd_drift: list[str] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The app's record for reports: never the values themselves (they may hold
@@ -70,6 +88,20 @@ class AppRun:
             "failed": self.failed or self.error is not None,
             "metrics": self.metrics,
             "runbook": self.app.runbook,
+            "upgrade": self.upgrade_summary(),
+        }
+
+    def upgrade_summary(self) -> dict[str, Any] | None:
+        if self.phase is None:
+            return None
+        source = self.app.upgrade_from
+        return {
+            "from": {"chart": source.chart, "version": source.version} if source else None,
+            "to": {"chart": self.app.source.chart, "version": self.app.source.version},
+            "phase_reached": self.phase,
+            "errors": {step: str(exc).splitlines()[0] for step, exc in self.step_errors.items()},
+            "crd_drift": self.crd_drift,
+            "metrics": self.metrics_by_phase,
         }
 
     @property
@@ -86,16 +118,69 @@ class Deployer:
         self.helm = helm
         self.simulated = simulated
         self.runs: dict[tuple[str, str], AppRun] = {}
+        # called with (run, phase) when a phase of an upgrade run ends (metric snapshots)
+        self.phase_ended: Callable[[AppRun, str], None] | None = None
 
     def app_run(self, suite: Suite, app: App) -> AppRun:
         key = (str(suite.path), app.name)
         if key not in self.runs:
-            namespace = app.namespace or namespace_name(self.run_id, app.name)
+            namespace = app.namespace or namespace_name(self.run_id, suite.name, app.name)
             self.runs[key] = AppRun(suite=suite, app=app, namespace=namespace)
         return self.runs[key]
 
-    def ensure_installed(self, suite: Suite, app: App) -> AppRun:
-        """Install ``app`` (its dependencies first) unless done; raises the install error."""
+    def ensure_phase(self, suite: Suite, app: App, phase: str | None) -> AppRun:
+        """Bring an app to ``phase`` of an upgrade run (``from``: the released version
+        installed; ``to``: upgraded to the version under test; ``rollback``: rolled back),
+        doing each step once; or, with ``phase`` None, a plain install. Raises the error of
+        the step that ``phase`` needs."""
+        if phase is None:
+            return self.ensure_installed(suite, app)
+        run = self.ensure_installed(suite, app, upgrade=True)
+        assert run.ctx is not None
+        steps = [PHASE_TO, PHASE_ROLLBACK][: PHASES.index(phase)]
+        for step in steps:
+            if run.phase == PHASES[PHASES.index(step) - 1]:
+                self._end_phase(run, run.phase)
+                try:
+                    self._step(run, run.ctx, step)
+                except Exception as exc:
+                    run.step_errors[step] = exc
+                run.phase = step
+        if phase in run.step_errors:
+            raise run.step_errors[phase]
+        return run
+
+    def _end_phase(self, run: AppRun, phase: str) -> None:
+        if self.phase_ended is not None and run.ctx is not None:
+            self.phase_ended(run, phase)
+
+    def _step(self, run: AppRun, ctx: AppContext, step: str) -> None:
+        app = run.app
+        started = time.monotonic()
+        ctx.deadline = started + app.timeout
+        if step == PHASE_TO:
+            self.helm.upgrade(
+                app.release,
+                app.source.chart,
+                namespace=run.namespace,
+                values=app.values,
+                values_files=list(app.values_files),
+                set_values=app.set_values,
+                version=app.source.version,
+                repo=app.source.repo,
+                timeout=f"{max(int(app.timeout), 1)}s",
+            )
+            run.timings["upgrade"] = time.monotonic() - started
+            self.refresh(ctx, app.source)
+            run.crd_drift = crd_drift(self.api, ctx.crds)
+        else:
+            self.helm.rollback(app.release, 1, namespace=run.namespace)
+            run.timings["rollback"] = time.monotonic() - started
+            self.refresh(ctx, app.upgrade_from or app.source)
+
+    def ensure_installed(self, suite: Suite, app: App, *, upgrade: bool = False) -> AppRun:
+        """Install ``app`` (its dependencies first) unless done; raises the install error.
+        With ``upgrade``, the released version (``upgrade.from``) is installed."""
         run = self.app_run(suite, app)
         if run.ctx is None and run.error is None:
             by_name = {a.name: a for a in suite.apps}
@@ -108,7 +193,10 @@ class Deployer:
                     break
             else:
                 try:
-                    run.ctx = self._install(run)
+                    source = app.upgrade_from if upgrade and app.upgrade_from else app.source
+                    run.ctx = self._install(run, source)
+                    if upgrade:
+                        run.phase = PHASE_FROM
                 except BaseException as exc:
                     run.error = exc
                     if not isinstance(exc, Exception):
@@ -124,7 +212,7 @@ class Deployer:
         except Exception:
             return self.app_run(suite, app)
 
-    def _install(self, run: AppRun) -> AppContext:
+    def _install(self, run: AppRun, source: ChartRef) -> AppContext:
         app = run.app
         started = run.started = time.monotonic()
         deadline = started + app.timeout
@@ -132,13 +220,13 @@ class Deployer:
         run.created_namespace = self._create_namespace(run)
         release = self.helm.install(
             app.release,
-            app.source.chart,
+            source.chart,
             namespace=run.namespace,
             values=app.values,
             values_files=list(app.values_files),
             set_values=app.set_values,
-            version=app.source.version,
-            repo=app.source.repo,
+            version=source.version,
+            repo=source.repo,
             timeout=f"{max(int(app.timeout), 1)}s",
             create_namespace=False,
         )
@@ -153,16 +241,16 @@ class Deployer:
             deadline=deadline,
             simulated=self.simulated,
         )
-        self.refresh(ctx)
+        self.refresh(ctx, source)
         return ctx
 
-    def refresh(self, ctx: AppContext) -> None:
-        """Read the release's objects, hooks and the chart's CRDs from Helm."""
+    def refresh(self, ctx: AppContext, source: ChartRef) -> None:
+        """Read the release's objects and hooks, and ``source``'s CRDs, from Helm."""
         app = ctx.app
         ctx.manifest = _documents(self.helm.manifest(app.release, namespace=ctx.namespace))
         ctx.hooks = _documents(self.helm.hooks(app.release, namespace=ctx.namespace))
         ctx.crds = _documents(
-            self.helm.show_crds(app.source.chart, version=app.source.version, repo=app.source.repo)
+            self.helm.show_crds(source.chart, version=source.version, repo=source.repo)
         )
 
     def _create_namespace(self, run: AppRun) -> bool:
@@ -203,6 +291,61 @@ class Deployer:
                     raise
             return f"removed {run.app.name} and namespace {run.namespace}"
         return f"removed {run.app.name}"
+
+
+def crd_drift(api: ApiClient, chart_crds: list[dict[str, Any]]) -> list[str]:
+    """What the chart's ``crds/`` says that the cluster does not have: Helm installs
+    ``crds/`` on first install only and never upgrades them."""
+    extensions = client.ApiextensionsV1Api(api)
+    drift = []
+    for crd in chart_crds:
+        name = crd["metadata"]["name"]
+        try:
+            live: Any = extensions.read_custom_resource_definition(name, _preload_content=False)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            drift.append(f"CRD {name}: not in the cluster")
+            continue
+        cluster = json.loads(live.data)
+        wanted_versions = {v["name"]: v for v in crd.get("spec", {}).get("versions", [])}
+        have_versions = {v["name"]: v for v in cluster.get("spec", {}).get("versions", [])}
+        missing = sorted(set(wanted_versions) - set(have_versions))
+        if missing:
+            drift.append(f"CRD {name}: the cluster does not serve version(s) {', '.join(missing)}")
+        for version, wanted in wanted_versions.items():
+            if version not in have_versions:
+                continue
+            added = _schema_fields(wanted) - _schema_fields(have_versions[version])
+            removed = _schema_fields(have_versions[version]) - _schema_fields(wanted)
+            if added:
+                drift.append(f"CRD {name} {version}: fields missing in the cluster: {_few(added)}")
+            if removed:
+                drift.append(f"CRD {name} {version}: fields the new chart dropped: {_few(removed)}")
+    return drift
+
+
+def _schema_fields(version: dict[str, Any]) -> set[str]:
+    schema = (version.get("schema") or {}).get("openAPIV3Schema") or {}
+    fields: set[str] = set()
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        for key, child in (node.get("properties") or {}).items():
+            fields.add(f"{path}.{key}" if path else key)
+            if isinstance(child, dict):
+                walk(child, f"{path}.{key}" if path else key)
+        items = node.get("items")
+        if isinstance(items, dict):
+            walk(items, f"{path}[]")
+
+    walk(schema, "")
+    return fields
+
+
+def _few(names: set[str], limit: int = 8) -> str:
+    shown = sorted(names)
+    more = f" (+{len(shown) - limit} more)" if len(shown) > limit else ""
+    return ", ".join(shown[:limit]) + more
 
 
 def values_digest(app: App) -> str:

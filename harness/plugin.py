@@ -9,6 +9,9 @@ it from there. This module wires; the work is done elsewhere in ``harness``.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +31,9 @@ if TYPE_CHECKING:
 
 session_key = pytest.StashKey[HarnessSession]()
 APP_RECORD = "helm-harness.app"  # user property holding an app's JSON record
+WORKER_RUN_ID = "helm_harness_run_id"  # xdist workerinput keys
+WORKER_CLUSTER = "helm_harness_cluster"
+WORKER_CLUSTER_ERROR = "helm_harness_cluster_error"
 
 
 def session_of(config: pytest.Config) -> HarnessSession:
@@ -57,6 +63,15 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _k8s_version(text: str) -> str:
+    from harness.clusters import normalize_k8s_version
+
+    try:
+        return normalize_k8s_version(text)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("helm-harness", "helm-harness: clusters and charts")
     add = group.addoption
@@ -65,8 +80,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="harness_cluster",
         default="auto",
         metavar="PROVIDER",
-        choices=["auto", "kwok", "existing"],
-        help="cluster provider: auto (default), kwok, existing",
+        choices=["auto", "kind", "k3d", "k3s", "kwok", "existing"],
+        help="cluster provider: auto (default), kind, k3d, k3s, kwok, existing",
     )
     add(
         "--cluster-name",
@@ -80,6 +95,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FILE",
         type=_existing_file,
         help="provider config (kwokctl -c)",
+    )
+    add(
+        "--k8s-version",
+        dest="harness_k8s_version",
+        metavar="VERSION",
+        type=_k8s_version,
+        help="Kubernetes version of a created cluster, e.g. 1.36 or v1.36.4 (kind, k3d, k3s)",
     )
     add(
         "--kubeconfig",
@@ -138,6 +160,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="helm binary (default: helm on PATH, else the harness's cache)",
     )
     add(
+        "--cluster-timeout",
+        dest="harness_cluster_timeout",
+        default="2m",
+        type=_duration,
+        metavar="DURATION",
+        help="how long a new cluster may take to become usable (default 2m)",
+    )
+    add(
+        "--metrics-wait",
+        dest="harness_metrics_wait",
+        default=os.environ.get("HELM_HARNESS_METRICS_WAIT", "20s"),
+        type=_duration,
+        metavar="DURATION",
+        help="how long an app's metric snapshot may wait for figures of new pods "
+        "(default 20s, or $HELM_HARNESS_METRICS_WAIT; 0: take what is there)",
+    )
+    add(
+        "--shard",
+        dest="harness_shard",
+        metavar="K/N",
+        help="run the K-th of N disjoint parts (whole dependency groups), e.g. 2/4",
+    )
+    add(
+        "--upgrade",
+        dest="harness_upgrade",
+        action="store_true",
+        help="upgrade runs: install each app's upgrade.from, check, upgrade, check, "
+        "roll back, check",
+    )
+    add(
+        "--cluster-per-worker",
+        dest="harness_cluster_per_worker",
+        action="store_true",
+        help="with -n N: a cluster per xdist worker instead of one shared by all",
+    )
+    add(
         "--report-dir",
         dest="harness_report_dir",
         default="harness-report",
@@ -146,11 +204,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    # Items of one app (and of apps joined by dependsOn) must run on one xdist worker.
-    if getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadgroup"
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Items of one app (and of apps joined by dependsOn) run on one xdist worker."""
+    from harness.scheduling import make_scheduler
+
+    return make_scheduler(config, log)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -160,10 +219,17 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--cluster existing needs --kubeconfig FILE")
     if opt.harness_reuse_cluster and opt.harness_keep_cluster:
         raise pytest.UsageError("--reuse-cluster already keeps the cluster; drop --keep-cluster")
-    run_id = uuid.uuid4().hex[:8]
+    if opt.harness_shard:
+        from harness.shard import Shard
+
+        Shard.parse(opt.harness_shard)
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+    run_id = workerinput.get(WORKER_RUN_ID) or uuid.uuid4().hex[:8]
     name = opt.harness_cluster_name or (
         "helm-harness" if opt.harness_reuse_cluster else f"hh-{run_id}"
     )
+    if opt.harness_cluster_per_worker and "workerid" in workerinput:
+        name = f"{name}-{workerinput['workerid']}"
     options = RunOptions(
         run_id=run_id,
         cluster=opt.harness_cluster,
@@ -179,14 +245,70 @@ def pytest_configure(config: pytest.Config) -> None:
         pod_jitter=opt.harness_pod_jitter,
         helm=opt.harness_helm,
         report_dir=Path(opt.harness_report_dir).absolute(),
+        cluster_per_worker=opt.harness_cluster_per_worker,
+        k8s_version=opt.harness_k8s_version,
+        cluster_timeout=opt.harness_cluster_timeout,
+        metrics_wait=opt.harness_metrics_wait,
     )
-    config.stash[session_key] = HarnessSession(options)
+    harness = config.stash[session_key] = HarnessSession(options)
+    if WORKER_CLUSTER in workerinput:
+        harness.adopt(workerinput[WORKER_CLUSTER])
+    harness.cluster_error = workerinput.get(WORKER_CLUSTER_ERROR)
+    if not hasattr(config, "workerinput"):  # reports are written by the controller only
+        from harness.reporting import ReportPlugin
+
+        config.pluginmanager.register(ReportPlugin(config), "helm-harness-reports")
+    _terminate_like_interrupt()
+
+
+def _terminate_like_interrupt() -> None:
+    """SIGTERM (a CI job cancelled, ``kill``) cleans up like Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+
+        def interrupt(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: make the cluster once, before the workers start, and hand it to
+    each of them (unless every worker is to have its own)."""
+    from harness.errors import HarnessError
+
+    harness = session_of(node.config)
+    node.workerinput[WORKER_RUN_ID] = harness.options.run_id
+    if harness.options.cluster_per_worker:
+        return
+    try:
+        if harness.cluster_error is None:
+            node.workerinput[WORKER_CLUSTER] = harness.share()
+    except HarnessError as exc:
+        harness.cluster_error = f"helm-harness could not get a cluster: {exc}"
+    if harness.cluster_error is not None:
+        node.workerinput[WORKER_CLUSTER_ERROR] = harness.cluster_error
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     from harness.collect import collect_file
 
     return collect_file(file_path, parent)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist renames nodeids by group
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from harness.shard import Shard, select
+
+    text = config.getoption("harness_shard", None)
+    if not text:
+        return
+    kept, dropped = select(items, Shard.parse(text))
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -14,6 +14,7 @@ from kubernetes.client import ApiClient
 from harness.clusters import acquire, get_provider, release
 from harness.clusters.base import ClusterInfo, ClusterProvider, ClusterSpec
 from harness.deploy import AppRun, Deployer
+from harness.errors import ClusterError
 from harness.helm import Helm
 from harness.tools import find_helm
 
@@ -36,6 +37,10 @@ class RunOptions:
     pod_jitter: float
     helm: str | None
     report_dir: Path
+    cluster_per_worker: bool = False
+    k8s_version: str | None = None
+    cluster_timeout: float = 120.0
+    metrics_wait: float = 20.0
 
 
 @dataclass
@@ -46,8 +51,11 @@ class HarnessSession:
     notes: list[str] = field(default_factory=list)
     suite_errors: list[str] = field(default_factory=list)
     any_app_failed: bool = False
+    cluster_error: str | None = None  # the xdist controller could not make the cluster
 
     def cluster(self) -> ClusterInfo:
+        if self.cluster_error is not None:
+            raise ClusterError(self.cluster_error)
         if self.info is None:
             opts = self.options
             self.provider = get_provider(
@@ -57,8 +65,14 @@ class HarnessSession:
                 pod_startup=opts.pod_startup,
                 pod_jitter=opts.pod_jitter,
             )
-            spec = ClusterSpec(name=opts.cluster_name, config=opts.cluster_config, nodes=opts.nodes)
-            self.info = acquire(self.provider, spec, reuse=opts.reuse_cluster)
+            spec = ClusterSpec(
+                name=opts.cluster_name,
+                config=opts.cluster_config,
+                nodes=opts.nodes,
+                k8s_version=opts.k8s_version,
+                wait_seconds=opts.cluster_timeout,
+            )
+            self.info = acquire(self.provider, spec, reuse=opts.reuse_cluster, run_id=opts.run_id)
         return self.info
 
     @cached_property
@@ -76,9 +90,18 @@ class HarnessSession:
     @cached_property
     def deployer(self) -> Deployer:
         simulated = self.cluster().provider == "kwok"
-        return Deployer(
+        deployer = Deployer(
             run_id=self.options.run_id, api=self.api, helm=self.helm, simulated=simulated
         )
+        deployer.phase_ended = self.snapshot_phase
+        return deployer
+
+    def snapshot_phase(self, run: AppRun, phase: str) -> None:
+        """The metric snapshot at the end of an upgrade-run phase (kept per phase)."""
+        self.snapshot_metrics(run)
+        if run.metrics is not None:
+            run.metrics_by_phase[phase] = run.metrics
+            run.metrics = None
 
     def write_bundle(self, run: AppRun, item: Any, exc: BaseException) -> Path | None:
         """The failure bundle of ``run``'s app, or None when there is nothing to look at."""
@@ -105,7 +128,11 @@ class HarnessSession:
             from harness.metrics import take_snapshot
         except ImportError:  # metrics come with the reports work
             return
-        run.metrics = take_snapshot(run.ctx, self.options.report_dir, timings=run.timings)
+        run.metrics = take_snapshot(
+            run.ctx, self.options.report_dir, timings=run.timings, wait=self.options.metrics_wait
+        )
+        if run.phase is not None:
+            run.metrics_by_phase[run.phase] = run.metrics
 
     def finish_group(self, group_runs: list[AppRun]) -> list[str]:
         """Remove the apps of a finished dependency group, dependents first."""
@@ -116,6 +143,26 @@ class HarnessSession:
             if note:
                 said.append(note)
         return said
+
+    def share(self) -> dict[str, Any]:
+        """What an xdist worker needs to use this process's cluster (see ``adopt``)."""
+        info = self.cluster()
+        return {
+            "provider": info.provider,
+            "name": info.name,
+            "kubeconfig": str(info.kubeconfig),
+            "context": info.context,
+        }
+
+    def adopt(self, shared: dict[str, Any]) -> None:
+        """Use the cluster the xdist controller made; this process never deletes it."""
+        self.info = ClusterInfo(
+            provider=shared["provider"],
+            name=shared["name"],
+            kubeconfig=Path(shared["kubeconfig"]),
+            context=shared["context"],
+            created=False,
+        )
 
     def close(self) -> list[str]:
         """Remove what the run made (apps not yet removed, then the cluster); say what."""
@@ -132,7 +179,7 @@ class HarnessSession:
             keep = self.options.keep_cluster or self.options.reuse_cluster
             if self.options.keep_on_failure and self.any_app_failed:
                 keep = True
-            if release(self.provider, self.info, keep=keep):
+            if release(self.provider, self.info, keep=keep, run_id=self.options.run_id):
                 said.append(f"deleted {self.info.provider} cluster {self.info.name}")
             elif self.info.created:
                 said.append(

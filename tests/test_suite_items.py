@@ -216,17 +216,44 @@ def test_selecting_one_check_still_installs_its_app(
     result.assert_outcomes(passed=1, deselected=1)
 
 
-def test_xdist_runs_groups_on_workers(
+def test_xdist_keeps_each_dependency_group_on_one_worker(
     pytester: pytest.Pytester, harness_cluster: ClusterInfo
 ) -> None:
-    for index in range(2):
+    for index in range(3):
         write_suite(
             pytester,
             f"s{index}",
-            READY_ONLY,
+            f"""
+            apiVersion: helm-harness/v1
+            kind: Suite
+            apps:
+              - {{name: back, chart: {WEB}, checks: [{{ready: {{}}}}, {{noRestarts: {{}}}}]}}
+              - name: front
+                chart: {WEB}
+                dependsOn: [back]
+                checks: [{{ready: {{}}}}, {{noRestarts: {{}}}}, {{events: {{}}}}]
+              - {{name: alone, chart: {WEB}, checks: [{{ready: {{}}}}, {{noRestarts: {{}}}}]}}
+            """,
         )
+    pytester.makeconftest(
+        """
+        import os
+        def pytest_runtest_setup(item):
+            with open(f"ran-{os.environ['PYTEST_XDIST_WORKER']}.txt", "a") as handle:
+                handle.write(item.nodeid + "\\n")
+        """
+    )
     result = run(pytester, harness_cluster, "-n", "2")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=3 * 10)
+    worker_of: dict[str, set[str]] = {}
+    for log in pytester.path.glob("ran-*.txt"):
+        for nodeid in log.read_text().split():
+            suite_file, app = nodeid.split("::")[:2]
+            group = "alone" if app == "alone" else "back+front"
+            worker_of.setdefault(f"{suite_file}:{group}", set()).add(log.stem)
+    assert len(worker_of) == 6
+    assert all(len(workers) == 1 for workers in worker_of.values()), worker_of
+    assert len(set().union(*worker_of.values())) == 2  # both workers got work
 
 
 def test_a_malformed_suite_is_a_usage_error_naming_file_line_key(

@@ -12,20 +12,37 @@ tests can point a pod's port or logs at a local server or file while the cluster
 (:mod:`harness.kwok_sim`). A kind that the user's ``--cluster-config`` gives statically
 stays static: kwokctl takes each kind from one source only, and would drop the file's
 documents of a kind enabled as a resource.
+
+When metrics-server is in the binary cache (``helm-harness tools install`` builds it, and
+keeps the APIService and Service kwokctl registers for it), the cluster runs it, so the
+metrics.k8s.io API answers as on a real cluster. It scrapes every 10 s (its minimum; kwok's
+default is 15 s) the kubelet resource metrics kwok-controller serves for the nodes (whose
+InternalIP is then loopback) from kwok's ``Metric`` config, adjusted so that a pod shows
+after two scrapes (10-20 s). A container's usage comes from a ``ResourceUsage`` named like
+its pod (enabled as a custom resource, so tests set figures while the cluster runs), else
+from kwok's default ``ClusterResourceUsage``: the pod annotations
+``kwok.x-k8s.io/usage-cpu`` and ``kwok.x-k8s.io/usage-memory`` (default 1m and 1Mi),
+applied to each container. Without the binary the cluster runs without metrics-server, and
+``ClusterInfo.details["metrics"]`` says so.
 """
 
 from __future__ import annotations
 
 import builtins
+import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
 from harness import tools
+from harness.clusters import state
 from harness.clusters.base import ClusterInfo, ClusterSpec, kubeconfig_path, write_private
 from harness.errors import (
     ClusterError,
@@ -44,6 +61,21 @@ DEFAULT_STAGES = (
 )
 KWOKCTL_TIMEOUT = 300.0
 RUNTIME_CRDS = ("ClusterPortForward", "PortForward", "ClusterLogs", "Logs")
+METRICS_CRDS = ("ResourceUsage",)  # only with metrics-server: usage figures per pod
+# metrics-server's minimum resolution is 10s, and it must exceed the kubelet timeout by 10%.
+METRICS_SERVER_ARGS = ("metric-resolution=10s", "kubelet-request-timeout=5s")
+# metrics-server scrapes a node's InternalIP first (kwokctl's choice, which --extra-args
+# cannot replace); kwok's documentation addresses (192.0.2.x) would not answer, loopback
+# addresses reach kwok-controller's kubelet port.
+NODE_IPS = '.nodeIPs=["127.0.0.1"]'
+# kwokctl registers metrics-server's APIService and Service from the release's manifest,
+# downloaded once into its cache. The installer keeps those two objects beside the binary;
+# they are placed in that cache, since these machines reach no GitHub.
+METRICS_SERVER_MANIFEST = "metrics-server-manifest.yaml"
+METRICS_SERVER_MANIFEST_URL = (
+    "https://github.com/kubernetes-sigs/metrics-server/releases/download/"
+    f"{tools.METRICS_SERVER_VERSION}/components.yaml"
+)
 
 
 class KwokProvider:
@@ -65,6 +97,7 @@ class KwokProvider:
         argv = [str(binaries["kwokctl"]), *args]
         env = dict(os.environ)
         env.setdefault("KWOK_KUBE_VERSION", tools.K8S_VERSION)
+        env.setdefault("KWOK_METRICS_SERVER_VERSION", tools.METRICS_SERVER_VERSION)  # the URL
         try:
             proc = subprocess.run(
                 argv,
@@ -97,9 +130,11 @@ class KwokProvider:
     def exists(self, name: str) -> bool:
         return name in self.list()
 
+    def workdir(self) -> Path:
+        return Path(os.environ.get("KWOK_WORKDIR") or str(Path.home() / ".kwok"))
+
     def cluster_dir(self, name: str) -> Path:
-        workdir = os.environ.get("KWOK_WORKDIR") or str(Path.home() / ".kwok")
-        return Path(workdir) / "clusters" / name
+        return self.workdir() / "clusters" / name
 
     def create(self, spec: ClusterSpec) -> ClusterInfo:
         self.check()
@@ -112,6 +147,8 @@ class KwokProvider:
                 name=spec.name,
             )
         binaries = tools.require_binaries(tools.KWOK_BINARIES)
+        # ownership, for `helm-harness cluster sweep`; removed with the cluster's files
+        state.record_cluster(self.name, spec.name, kubeconfig=kubeconfig_path(self.name, spec.name))
         with tempfile.TemporaryDirectory(prefix="helm-harness-kwok-") as tmp:
             config = Path(tmp) / "stages.yaml"
             config.write_text(self.stages_yaml())
@@ -143,15 +180,28 @@ class KwokProvider:
             ]
             if spec.config is not None:
                 argv += ["-c", str(spec.config)]
-            crds = [kind for kind in RUNTIME_CRDS if kind not in _kinds_in(spec.config)]
+            metrics_server = _metrics_server()
+            runtime_crds: tuple[str, ...] = RUNTIME_CRDS
+            if metrics_server is not None:
+                self._cache_metrics_server_manifest()
+                if "Metric" not in _kinds_in(spec.config):
+                    config.write_text(config.read_text() + _resource_metric_yaml())
+                argv += ["--enable", "metrics-server"]
+                argv += ["--metrics-server-binary", str(metrics_server)]
+                for arg in METRICS_SERVER_ARGS:
+                    argv += ["--extra-args", f"metrics-server={arg}"]
+                runtime_crds += METRICS_CRDS
+            crds = [kind for kind in runtime_crds if kind not in _kinds_in(spec.config)]
             if crds:
                 argv += ["--enable-crds", ",".join(crds)]
             try:
-                self._kwokctl(*argv)
+                with creation_lock():
+                    self._kwokctl(*argv)
                 if spec.nodes > 0:
-                    self._kwokctl(
-                        "scale", "node", "--replicas", str(spec.nodes), "--name", spec.name
-                    )
+                    scale = ["scale", "node", "--replicas", str(spec.nodes), "--name", spec.name]
+                    if metrics_server is not None:
+                        scale += ["--param", NODE_IPS]
+                    self._kwokctl(*scale)
                 info = self.get(spec.name, created=True)
                 wait_usable(info, nodes=spec.nodes, timeout=spec.wait_seconds)
             except BaseException as exc:  # KeyboardInterrupt too: leave nothing behind
@@ -182,8 +232,23 @@ class KwokProvider:
             kubeconfig=kubeconfig,
             context=None,
             created=created,
-            details={"workdir": str(self.cluster_dir(name))},
+            details={"workdir": str(self.cluster_dir(name)), "metrics": self._metrics(name)},
         )
+
+    def _metrics(self, name: str) -> str:
+        """Whether the cluster runs metrics-server, from the configuration kwokctl saved."""
+        if "name: metrics-server" in _read(self.cluster_dir(name) / "kwok.yaml"):
+            return "metrics-server (metrics.k8s.io)"
+        if _metrics_server() is None:
+            return f"none: metrics-server is not installed (build it with: {tools.INSTALL_HINT})"
+        return "none: the cluster was created without metrics-server"
+
+    def _cache_metrics_server_manifest(self) -> None:
+        digest = hashlib.sha256(METRICS_SERVER_MANIFEST_URL.encode()).hexdigest()
+        cached = self.workdir() / "cache" / "manifest" / f"{digest}.yaml"
+        if not cached.is_file():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(tools.bin_dir() / METRICS_SERVER_MANIFEST, cached)
 
     def start(self, name: str) -> None:
         """Start a stopped cluster (its processes were gone, e.g. after a reboot)."""
@@ -220,6 +285,7 @@ class KwokProvider:
     def _remove_files(self, name: str) -> None:
         shutil.rmtree(self.cluster_dir(name), ignore_errors=True)
         kubeconfig_path(self.name, name).unlink(missing_ok=True)
+        state.forget_cluster(self.name, name)
 
     def write_kubeconfig(self, name: str) -> Path:
         text = self._kwokctl("get", "kubeconfig", "--name", name).stdout
@@ -287,6 +353,54 @@ def _kinds_in(config: Path | None) -> set[str]:
     except (OSError, yaml.YAMLError):
         return set()
     return {str(doc.get("kind")) for doc in docs if isinstance(doc, dict)}
+
+
+@contextmanager
+def creation_lock() -> Iterator[None]:
+    """One kwok cluster starts at a time on this machine: kwokctl picks free ports when it
+    creates a cluster, and two creating at once pick the same ones ("bind: address already
+    in use"). Held until kwokctl returns, when the new cluster's ports are bound."""
+    path = tools.cache_dir() / "kwok-create.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _metrics_server() -> Path | None:
+    """The metrics-server binary, when it and its manifest are installed."""
+    binary = tools.find_binary("metrics-server")
+    if binary is None or not (tools.bin_dir() / METRICS_SERVER_MANIFEST).is_file():
+        return None
+    return binary
+
+
+def _resource_metric_yaml() -> str:
+    """kwok's kubelet resource metrics, with every container's CPU counter starting at 1 µs.
+
+    kwok starts a container's counter at 0 when first scraped, and metrics-server drops a
+    container whose counter is 0 (a real one has used some CPU by then), so figures showed
+    only after a third scrape (20-30 s at a 10 s resolution) rather than the second
+    (10-20 s). The offset leaves rates unchanged. Empty when the installer did not keep the
+    config (kwok's built-in one is used then)."""
+    path = tools.bin_dir() / "kwok-stages" / "metrics-resource.yaml"
+    if not path.is_file():
+        return ""
+    metric = yaml.safe_load(path.read_text())
+    for series in metric["spec"]["metrics"]:
+        if series["name"] == "container_cpu_usage_seconds_total":
+            series["value"] = f"{series['value']} + 0.000001"
+    return "---\n" + yaml.safe_dump(metric, sort_keys=False)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def _answers(kubeconfig: Path) -> bool:
