@@ -315,6 +315,29 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     errors = session_of(session.config).suite_errors
     if errors:
         raise pytest.UsageError("invalid suite file(s):\n" + "\n".join(errors))
+    _check_clashes(session)
+
+
+def _check_clashes(session: pytest.Session) -> None:
+    """Two apps of the run rendering the same cluster-scoped object: a usage error."""
+    from harness.clashes import find_clashes
+    from harness.collect import HarnessItem
+    from harness.errors import MissingBinariesError
+    from harness.tools import find_helm
+
+    apps = {}
+    for item in session.items:
+        if isinstance(item, HarnessItem):
+            apps[(str(item.suite.path), item.app.name)] = (item.suite, item.app)
+    if len(apps) < 2:
+        return
+    try:
+        helm = find_helm(session_of(session.config).options.helm)
+    except MissingBinariesError:
+        return  # the items themselves will say helm is missing
+    clashes = find_clashes(helm, apps.values())
+    if clashes:
+        raise pytest.UsageError("apps that cannot share the cluster:\n" + "\n".join(clashes))
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
