@@ -165,7 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", help="re-render report.html of a report dir from its results.json"
     )
-    report.add_argument("dir", type=Path, metavar="DIR", help="the report dir")
+    report.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="the report dir(s)")
+    report.add_argument(
+        "--merge",
+        action="store_true",
+        help="merge the report dirs of a sharded run (--shard K/N) into --output",
+    )
+    report.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("harness-report"),
+        metavar="DIR",
+        help="with --merge: where the merged report goes (default: harness-report)",
+    )
     return parser
 
 
@@ -303,7 +316,14 @@ def _validate(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from harness.report_html import rerender
 
-    print(rerender(args.dir))
+    if args.merge:
+        from harness.merge import merge
+
+        print(merge(args.dirs, args.output))
+        return EXIT_OK
+    if len(args.dirs) > 1:
+        raise UsageError("give one report dir, or several with --merge")
+    print(rerender(args.dirs[0]))
     return EXIT_OK
 
 

@@ -138,3 +138,46 @@ def test_run_rewrites_one_status_line_on_a_terminal(
     assert code == 0, out
     assert "\r\x1b[2K" in out and "web: ready ..." in out
     assert "app web: healthy" in out
+
+
+def test_shard_reports_merge_into_one(
+    pytester: pytest.Pytester, harness_cluster: ClusterInfo
+) -> None:
+    import json
+    import xml.etree.ElementTree as ET
+
+    from harness.cli import main
+
+    for index in range(3):
+        suite(
+            pytester.path,
+            f"s{index}",
+            f"- {{name: web, chart: {WEB}, checks: [{{ready: {{}}}}]}}\n",
+        )
+    for k in (1, 2):
+        result = pytester.runpytest_subprocess(
+            f"--kubeconfig={harness_cluster.kubeconfig}", f"--shard={k}/2", f"--report-dir=r{k}"
+        )
+        assert result.ret == 0
+    out = pytester.path / "merged"
+    assert (
+        main(
+            [
+                "report",
+                "--merge",
+                str(pytester.path / "r1"),
+                str(pytester.path / "r2"),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    merged = json.loads((out / "results.json").read_text())
+    assert sorted(app["suite"] for app in merged["apps"]) == ["s0", "s1", "s2"]
+    assert merged["outcomes"]["total"] == 6 and merged["outcomes"]["passed"] == 6
+    assert len(merged["shards"]) == 2
+    cases = ET.parse(out / "junit.xml").getroot().iter("testcase")
+    assert len(list(cases)) == 6
+    assert "s2" in (out / "report.html").read_text()
+    assert main(["report", str(pytester.path / "r1"), str(pytester.path / "r2")]) == 4
