@@ -83,8 +83,17 @@ def test_auto_without_anything_lists_what_it_tried(empty_cache: Path) -> None:
     from harness.clusters import get_provider
     from harness.errors import UsageError
 
-    with pytest.raises(UsageError, match=r"Tried: existing .*kwok \(missing binaries"):
+    with pytest.raises(UsageError) as info:
         get_provider("auto")
+    message = str(info.value)
+    assert "--cluster auto found no cluster to use. Tried:" in message
+    for line in (
+        "- existing: no --kubeconfig given",
+        "- kind: ",
+        "- k3d: ",
+        "- kwok: missing binaries",
+    ):
+        assert line in message
 
 
 def test_cached_binary_wins_over_path(empty_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
