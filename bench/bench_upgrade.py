@@ -19,7 +19,7 @@ from harness.clusters.kwok import KwokProvider
 from harness.deploy import PHASES, Deployer
 from harness.helm import Helm
 from harness.kube import api_client
-from harness.suite import App, Check, ChartRef, Suite
+from harness.suite import App, ChartRef, Check, Suite
 from harness.tools import find_helm
 
 VERSIONS = Path(__file__).resolve().parent.parent / "fixtures" / "charts" / "versions"
@@ -83,7 +83,8 @@ def main() -> None:
                 print(f"  {step:18} median {statistics.median(values):.2f}s")
             p, u = statistics.median(plain), statistics.median(upgraded)
             print(
-                f"{args.replicas} replica(s), median of {args.runs}: install+check {p:.2f}s, upgrade run {u:.2f}s, "
+                f"{args.replicas} replica(s), median of {args.runs}: "
+                f"install+check {p:.2f}s, upgrade run {u:.2f}s, "
                 f"ratio {u / p:.2f} (goal <= 2.2)"
             )
     finally:

@@ -5,6 +5,10 @@ shell string and logs it whole. :class:`HelmCommand` replaces that runner: it ex
 argv list directly (no shell), logs it with secrets masked, and kills Helm when the call is
 cancelled. :class:`Helm` is the synchronous client the rest of the harness uses; it turns
 Helm's failures into :class:`~harness.errors.HelmError` carrying Helm's own reason.
+
+Charts from OCI registries on loopback (``oci://localhost``, ``oci://127.x.x.x``,
+``oci://[::1]``) are fetched with ``--plain-http``, as local registries rarely serve TLS;
+``HELM_HARNESS_PLAIN_HTTP=1`` extends that to every OCI registry, ``=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +33,25 @@ SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|key|credential|auth|cert)
 SECRET_FLAGS = {"--kube-token", "--password", "--token"}
 SET_FLAGS = {"--set", "--set-string", "--set-json", "--set-file", "--set-literal"}
 MASK = "******"
+PLAIN_HTTP_ENV = "HELM_HARNESS_PLAIN_HTTP"
+LOOPBACK_OCI = re.compile(r"oci://(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?(/|$)", re.I)
+
+
+def plain_http(chart: str) -> bool:
+    """Whether Helm should reach ``chart``'s OCI registry over plain HTTP (see above)."""
+    if not chart.startswith("oci://"):
+        return False
+    forced = os.environ.get(PLAIN_HTTP_ENV, "").strip()
+    if forced:
+        return forced.lower() not in ("0", "false", "no")
+    return LOOPBACK_OCI.match(chart) is not None
+
+
+def chart_flags(chart: str, *, version: str | None = None, repo: str | None = None) -> list[str]:
+    """Where Helm finds ``chart``: ``--version``, ``--repo`` and ``--plain-http`` as needed."""
+    flags = ["--version", version] if version else []
+    flags += ["--repo", repo] if repo else []
+    return flags + (["--plain-http"] if plain_http(chart) else [])
 
 
 def redact_argv(argv: Sequence[object]) -> list[str]:
@@ -112,10 +136,7 @@ class HelmCommand(pyhelm3.command.Command):
         argv += ["--values", "-"]
         for key, value in (set_values or {}).items():
             argv += ["--set", f"{key}={_set_text(value)}"]
-        if version:
-            argv += ["--version", version]
-        if repo:
-            argv += ["--repo", repo]
+        argv += chart_flags(chart, version=version, repo=repo)
         if wait:
             argv += ["--wait", "--wait-for-jobs"]
         out = await self.run(argv, json.dumps(dict(values or {})).encode())
@@ -136,11 +157,7 @@ class HelmCommand(pyhelm3.command.Command):
     async def show_crds_text(
         self, chart: str, *, version: str | None = None, repo: str | None = None
     ) -> str:
-        argv = ["show", "crds", chart]
-        if version:
-            argv += ["--version", version]
-        if repo:
-            argv += ["--repo", repo]
+        argv = ["show", "crds", chart, *chart_flags(chart, version=version, repo=repo)]
         return (await self.run(argv)).decode()
 
 

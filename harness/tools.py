@@ -21,6 +21,7 @@ KWOK_VERSION = "v0.8.0"
 ETCD_VERSION = "v3.6.16"
 HELM_VERSION = "v3.22.0"
 HELM4_VERSION = "v4.3.1"
+METRICS_SERVER_VERSION = "v0.8.0"
 
 KWOK_BINARIES = (
     "kwokctl",
@@ -30,6 +31,8 @@ KWOK_BINARIES = (
     "kube-scheduler",
     "etcd",
 )
+# Used when present: kwok clusters then serve metrics.k8s.io (see harness.clusters.kwok).
+KWOK_OPTIONAL_BINARIES = ("metrics-server",)
 INSTALL_HINT = "helm-harness tools install"
 
 
@@ -104,13 +107,15 @@ def install_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         ETCD_VERSION=ETCD_VERSION,
         HELM_VERSION=HELM_VERSION,
         HELM4_VERSION=HELM4_VERSION,
+        METRICS_SERVER_VERSION=METRICS_SERVER_VERSION,
     )
     env.update(extra or {})
     return env
 
 
-def install(*, helm4: bool = False, metrics_server: bool = False) -> Path:
-    """Build whatever is missing into :func:`bin_dir`; progress goes to stderr."""
+def install(*, helm4: bool = False, metrics_server: bool = True, registry: bool = False) -> Path:
+    """Build whatever is missing into :func:`bin_dir`; progress goes to stderr. ``registry``
+    adds an OCI registry (distribution's), which the project's own tests push charts to."""
     if shutil.which("go") is None:
         raise MissingBinariesError(
             ["go"],
@@ -122,6 +127,7 @@ def install(*, helm4: bool = False, metrics_server: bool = False) -> Path:
         {
             "INSTALL_HELM4": "1" if helm4 else "0",
             "INSTALL_METRICS_SERVER": "1" if metrics_server else "0",
+            "INSTALL_REGISTRY": "1" if registry else "0",
         }
     )
     proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)

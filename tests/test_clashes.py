@@ -19,7 +19,8 @@ def test_two_apps_rendering_one_cluster_role_are_a_usage_error(pytester: pytest.
     (chart / "values.yaml").write_text("roleName: pod-reader\n")
     for suite, app in (("a", "first"), ("b", "second")):
         (pytester.path / f"{suite}.suite.yaml").write_text(
-            f"apiVersion: helm-harness/v1\nkind: Suite\napps:\n  - {{name: {app}, chart: {chart}}}\n"
+            "apiVersion: helm-harness/v1\nkind: Suite\napps:\n"
+            f"  - {{name: {app}, chart: {chart}}}\n"
         )
     result = pytester.runpytest_subprocess("--collect-only", "-q")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -41,7 +41,10 @@ def run(pytester: pytest.Pytester, cluster: ClusterInfo, *args: str) -> pytest.R
 def test_a_clean_upgrade_passes_every_phase(
     pytester: pytest.Pytester, harness_cluster: ClusterInfo
 ) -> None:
-    checks = "[{ready: {}}, {wait: {resource: configmap/shop-settings, for: create}, name: settings, timeout: 2s}]"
+    checks = (
+        "[{ready: {}}, {wait: {resource: configmap/shop-settings, for: create},"
+        " name: settings, timeout: 2s}]"
+    )
     upgrade_suite(pytester, "shop", "shop-0.1.0", "shop-0.2.0", checks)
     result = run(pytester, harness_cluster, "--report-dir", "out")
     result.stdout.fnmatch_lines(

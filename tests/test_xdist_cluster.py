@@ -64,7 +64,8 @@ def test_a_cluster_the_controller_cannot_make_fails_items_cleanly(
     config = pytester.path / "bad.yaml"
     config.write_text(
         "apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokctlConfiguration\n"
-        "componentsPatches:\n- name: kube-apiserver\n  extraArgs: [{key: no-such-flag, value: '1'}]\n"
+        "componentsPatches:\n- name: kube-apiserver\n"
+        "  extraArgs: [{key: no-such-flag, value: '1'}]\n"
     )
     result = pytester.runpytest_subprocess(
         "-n", "2", "--cluster", "kwok", f"--cluster-config={config}", "--cluster-timeout=10s"

@@ -3,12 +3,16 @@
 # built from the Go module proxy into a versioned cache folder. Idempotent: only what is
 # missing is built. Prints the bin folder on the last line of stdout.
 #
-#   clusters/kwok/install.sh            # everything (kwokctl, kwok, kube-*, etcd, helm)
+#   clusters/kwok/install.sh            # everything (kwokctl, kwok, kube-*, etcd, helm, metrics-server)
 #   clusters/kwok/install.sh --print    # print the bin folder, build nothing
 #
 # Environment: HELM_HARNESS_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/helm-harness),
-# K8S_VERSION, KWOK_VERSION, ETCD_VERSION, HELM_VERSION, HELM4_VERSION, INSTALL_HELM4=1,
-# INSTALL_METRICS_SERVER=1.
+# K8S_VERSION, KWOK_VERSION, ETCD_VERSION, HELM_VERSION, HELM4_VERSION,
+# METRICS_SERVER_VERSION, INSTALL_HELM4=1, INSTALL_METRICS_SERVER=0 (metrics-server, which
+# kwok clusters use for the metrics.k8s.io API when it is present, is built by default).
+# Off by default, for the project's own tests and CI: INSTALL_REGISTRY=1 (an OCI registry,
+# distribution's `registry`, REGISTRY_VERSION) and INSTALL_ACTIONLINT=1 (the workflow
+# linter, ACTIONLINT_VERSION).
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
@@ -17,6 +21,8 @@ ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
 HELM4_VERSION=${HELM4_VERSION:-v4.3.1}
 METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-v0.8.0}
+REGISTRY_VERSION=${REGISTRY_VERSION:-v3.1.2}
+ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
 
 CACHE=${HELM_HARNESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/helm-harness}
 BIN="$CACHE/bin/k8s-$K8S_VERSION-kwok-$KWOK_VERSION"
@@ -139,15 +145,65 @@ build_kubernetes() {
 }
 
 build_metrics_server() {
-  have metrics-server && return
-  say "building metrics-server $METRICS_SERVER_VERSION"
-  local dir="$WORK/metrics-server-$METRICS_SERVER_VERSION"
-  wrapper_module "$dir"
-  (
-    cd "$dir"
-    go get "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
-    go build -trimpath -o "$BIN/metrics-server" sigs.k8s.io/metrics-server/cmd/metrics-server
-  )
+  if ! have metrics-server; then
+    say "building metrics-server $METRICS_SERVER_VERSION"
+    local dir="$WORK/metrics-server-$METRICS_SERVER_VERSION"
+    wrapper_module "$dir"
+    (
+      cd "$dir"
+      go get "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+      # Stamped like its Makefile does, so `metrics-server --version` names the release.
+      go build -trimpath -ldflags "-X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION" \
+        -o "$BIN/metrics-server.tmp" sigs.k8s.io/metrics-server/cmd/metrics-server
+      mv "$BIN/metrics-server.tmp" "$BIN/metrics-server"
+    )
+  fi
+  # The two objects kwokctl registers for it (APIService, Service); it would otherwise
+  # download the release's components.yaml from GitHub.
+  [[ -f "$BIN/metrics-server-manifest.yaml" ]] && return
+  local src
+  src="$(go env GOMODCACHE)/sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION/manifests/base"
+  [[ -d "$src" ]] || go mod download "sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION"
+  { sed '/^---$/d' "$src/apiservice.yaml"; echo "---"; sed '/^---$/d' "$src/service.yaml"; } \
+    >"$BIN/metrics-server-manifest.yaml.tmp"
+  mv "$BIN/metrics-server-manifest.yaml.tmp" "$BIN/metrics-server-manifest.yaml"
+}
+
+# kwok's kubelet resource metrics (a Metric config), which the kwok provider passes, adjusted,
+# to clusters that run metrics-server.
+copy_kwok_metric() {
+  [[ -f "$BIN/kwok-stages/metrics-resource.yaml" ]] && return
+  local src
+  src="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/metrics/resource"
+  [[ -d "$src" ]] || go mod download "sigs.k8s.io/kwok@$KWOK_VERSION"
+  mkdir -p "$BIN/kwok-stages"
+  install -m 0644 "$src/metrics-resource.yaml" "$BIN/kwok-stages/"
+}
+
+# A main package built with `go install` into a temp folder, then moved in whole: $1 the
+# binary's name, $2 the package@version, $3 ldflags.
+go_install_bin() {
+  local name=$1 pkg=$2 ld=$3 tmp
+  tmp=$(mktemp -d "$WORK/$name.XXXX")
+  GOBIN="$tmp" go install -trimpath -ldflags "$ld" "$pkg"
+  mv "$tmp/$name" "$BIN/$name"
+  rmdir "$tmp"
+}
+
+# distribution's OCI registry: the project's tests push charts to one on loopback.
+build_registry() {
+  have registry && return
+  say "building registry (distribution) $REGISTRY_VERSION"
+  local mod=github.com/distribution/distribution/v3
+  go_install_bin registry "$mod/cmd/registry@$REGISTRY_VERSION" \
+    "-X $mod/version.version=$REGISTRY_VERSION"
+}
+
+build_actionlint() {
+  have actionlint && return
+  say "building actionlint $ACTIONLINT_VERSION"
+  go_install_bin actionlint "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION" \
+    "-X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION"
 }
 
 build_kwok
@@ -155,6 +211,11 @@ build_helm helm v3 "$HELM_VERSION"
 [[ "${INSTALL_HELM4:-0}" == 1 ]] && build_helm helm4 v4 "$HELM4_VERSION"
 build_etcd
 build_kubernetes
-[[ "${INSTALL_METRICS_SERVER:-0}" == 1 ]] && build_metrics_server
+if [[ "${INSTALL_METRICS_SERVER:-1}" == 1 ]]; then
+  build_metrics_server
+  copy_kwok_metric
+fi
+[[ "${INSTALL_REGISTRY:-0}" == 1 ]] && build_registry
+[[ "${INSTALL_ACTIONLINT:-0}" == 1 ]] && build_actionlint
 say "binaries ready in $BIN"
 echo "$BIN"
