@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.deploy import PHASE_FROM, PHASE_ROLLBACK, PHASE_TO, PHASES
+from harness.deploy import PHASE_FROM, PHASE_ROLLBACK, PHASE_TO, PHASES, AppRun, namespace_name
 from harness.errors import CheckFailed, HarnessError, HelmError, WaitTimeout
 from harness.suite import App, Check, Suite, SuiteError, is_suite_file, load_suite
 
 if TYPE_CHECKING:
-    from harness.deploy import AppRun
     from harness.session import HarnessSession
 
 DEFAULT_CHECKS = (Check(kind="ready", spec={}), Check(kind="helmTest", spec={}))
@@ -143,6 +142,16 @@ class HarnessItem(pytest.Item):
     def app_run(self) -> AppRun:
         return self.harness.deployer.app_run(self.suite, self.app)
 
+    def known_run(self) -> AppRun:
+        """The app's run, without getting a cluster for it: properties are read in a
+        ``finally``, also when the cluster could not be had or its start was interrupted
+        (asking again would start another cluster while Ctrl-C is being handled)."""
+        harness = self.harness
+        if "deployer" in harness.__dict__:
+            return harness.deployer.app_run(self.suite, self.app)
+        name = namespace_name(harness.options.run_id, self.suite.name, self.app.name)
+        return AppRun(suite=self.suite, app=self.app, namespace=self.app.namespace or name)
+
     def ready_phase(self) -> AppRun:
         """The app brought to this item's phase; skips (with the reason) when a step
         before it failed."""
@@ -175,7 +184,7 @@ class HarnessItem(pytest.Item):
         self.bundle = self.harness.write_bundle(run, self, exc)
 
     def properties(self) -> dict[str, str]:
-        run = self.app_run()
+        run = self.known_run()
         props = {
             "suite": self.suite.name,
             "app": self.app.name,
@@ -217,7 +226,7 @@ class InstallItem(HarnessItem):
 
     def properties(self) -> dict[str, str]:
         props = super().properties()
-        for phase, seconds in self.app_run().timings.items():
+        for phase, seconds in self.known_run().timings.items():
             props[f"duration_{phase}"] = f"{seconds:.3f}"
         return props
 
@@ -238,7 +247,7 @@ class StepItem(HarnessItem):
 
     def properties(self) -> dict[str, str]:
         props = super().properties()
-        seconds = self.app_run().timings.get(self.name)
+        seconds = self.known_run().timings.get(self.name)
         if seconds is not None:
             props[f"duration_{self.name}"] = f"{seconds:.3f}"
         return props

@@ -34,6 +34,8 @@ APP_RECORD = "helm-harness.app"  # user property holding an app's JSON record
 WORKER_RUN_ID = "helm_harness_run_id"  # xdist workerinput keys
 WORKER_CLUSTER = "helm_harness_cluster"
 WORKER_CLUSTER_ERROR = "helm_harness_cluster_error"
+WORKER_NOTES = "helm_harness_notes"  # xdist workeroutput key: what a worker removed
+workers_key = pytest.StashKey[list[Any]]()  # the xdist controller's worker nodes
 
 
 def session_of(config: pytest.Config) -> HarnessSession:
@@ -280,6 +282,7 @@ def pytest_configure_node(node: Any) -> None:
     from harness.errors import HarnessError
 
     harness = session_of(node.config)
+    node.config.stash.setdefault(workers_key, []).append(node)
     node.workerinput[WORKER_RUN_ID] = harness.options.run_id
     if harness.options.cluster_per_worker:
         return
@@ -365,10 +368,34 @@ def _group_of(run: Any) -> str:
     return f"{run.suite.name}::{dependency_groups(run.suite)[run.app.name]}"
 
 
+@pytest.hookimpl(trylast=True)  # on the xdist controller: after its workers have ended
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    harness = session.config.stash.get(session_key, None)
-    if harness is not None:
-        harness.notes.extend(harness.close())
+    config = session.config
+    harness = config.stash.get(session_key, None)
+    if harness is None:
+        return
+    workers = config.stash.get(workers_key, [])
+    for node in workers:  # what the workers removed, to show here
+        harness.notes.extend(getattr(node, "workeroutput", {}).get(WORKER_NOTES, []))
+    if workers and not harness.options.cluster_per_worker:
+        harness.notes.extend(harness.remove_leftover_namespaces())
+    harness.notes.extend(harness.close())
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[WORKER_NOTES] = list(harness.notes)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A run interrupted (or failing) before its session started gets no
+    ``pytest_sessionfinish``: the xdist controller makes the cluster in
+    ``pytest_sessionstart``. Clean up here then, and say what was removed."""
+    harness = config.stash.get(session_key, None)
+    if harness is None or harness.closed:
+        return
+    harness.notes.extend(harness.close())
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        pytest_terminal_summary(reporter)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

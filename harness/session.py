@@ -14,7 +14,7 @@ from kubernetes.client import ApiClient
 from harness.clusters import acquire, get_provider, release
 from harness.clusters.base import ClusterInfo, ClusterProvider, ClusterSpec
 from harness.deploy import AppRun, Deployer
-from harness.errors import ClusterError
+from harness.errors import ClusterError, HarnessError
 from harness.helm import Helm
 from harness.tools import find_helm
 
@@ -52,28 +52,53 @@ class HarnessSession:
     suite_errors: list[str] = field(default_factory=list)
     any_app_failed: bool = False
     cluster_error: str | None = None  # the xdist controller could not make the cluster
+    closed: bool = False
 
     def cluster(self) -> ClusterInfo:
         if self.cluster_error is not None:
             raise ClusterError(self.cluster_error)
         if self.info is None:
-            opts = self.options
-            self.provider = get_provider(
-                opts.cluster,
-                kubeconfig=opts.kubeconfig,
-                context=opts.context,
-                pod_startup=opts.pod_startup,
-                pod_jitter=opts.pod_jitter,
-            )
-            spec = ClusterSpec(
-                name=opts.cluster_name,
-                config=opts.cluster_config,
-                nodes=opts.nodes,
-                k8s_version=opts.k8s_version,
-                wait_seconds=opts.cluster_timeout,
-            )
-            self.info = acquire(self.provider, spec, reuse=opts.reuse_cluster, run_id=opts.run_id)
+            try:
+                return self._acquire()
+            except HarnessError as exc:
+                # Every later item gets this message instead of trying again.
+                self.cluster_error = f"{exc}"
+                raise
         return self.info
+
+    def _acquire(self) -> ClusterInfo:
+        opts = self.options
+        self.provider = get_provider(
+            opts.cluster,
+            kubeconfig=opts.kubeconfig,
+            context=opts.context,
+            pod_startup=opts.pod_startup,
+            pod_jitter=opts.pod_jitter,
+        )
+        spec = ClusterSpec(
+            name=opts.cluster_name,
+            config=opts.cluster_config,
+            nodes=opts.nodes,
+            k8s_version=opts.k8s_version,
+            wait_seconds=opts.cluster_timeout,
+        )
+        try:
+            self.info = acquire(self.provider, spec, reuse=opts.reuse_cluster, run_id=opts.run_id)
+        except KeyboardInterrupt:
+            self.notes.extend(self._interrupted_start(self.provider, spec.name))
+            raise
+        assert self.info is not None
+        return self.info
+
+    def _interrupted_start(self, provider: ClusterProvider, name: str) -> list[str]:
+        """Ctrl-C or SIGTERM while the cluster was being had: a provider removes a cluster
+        it was creating (see ``create``); say so, or that it is still there."""
+        try:
+            if provider.exists(name):
+                return [f"interrupted while getting {provider.name} cluster {name}; it is kept"]
+        except Exception as exc:  # best effort: the run is ending anyway
+            return [f"interrupted while getting {provider.name} cluster {name} ({exc})"]
+        return [f"interrupted: removed the {provider.name} cluster {name} it was starting"]
 
     @cached_property
     def api(self) -> ApiClient:
@@ -164,9 +189,35 @@ class HarnessSession:
             created=False,
         )
 
+    def remove_leftover_namespaces(self) -> list[str]:
+        """The xdist controller, once its workers have ended: delete the namespaces of this
+        run that a worker did not remove (it was killed, e.g. stopped by xdist before it
+        finished cleaning up after an interrupt). Never when failed apps are to be kept."""
+        if self.options.keep_on_failure or self.info is None:
+            return []
+        from kubernetes import client
+
+        from harness.deploy import LABEL_OWNER, LABEL_RUN, OWNER
+
+        said = []
+        selector = f"{LABEL_RUN}={self.options.run_id},{LABEL_OWNER}={OWNER}"
+        try:
+            core = client.CoreV1Api(self.api)
+            for namespace in core.list_namespace(label_selector=selector).items:
+                meta = namespace.metadata
+                if meta and meta.name and meta.deletion_timestamp is None:  # not going yet
+                    core.delete_namespace(meta.name)
+                    said.append(f"removed namespace {meta.name} a worker left")
+        except Exception as exc:  # the cluster may be gone; say so, never fail the run here
+            said.append(f"could not look for namespaces workers left ({selector}): {exc}")
+        return said
+
     def close(self) -> list[str]:
         """Remove what the run made (apps not yet removed, then the cluster); say what."""
         said: list[str] = []
+        if self.closed:
+            return said
+        self.closed = True
         if "deployer" in self.__dict__:
             for run in list(self.deployer.runs.values()):
                 keep = self.options.keep_on_failure and (run.failed or run.error is not None)

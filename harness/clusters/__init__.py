@@ -14,9 +14,13 @@ existing a kubeconfig the user gives; never created or deleted  ``--kubeconfig``
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.clusters.base import ClusterInfo, ClusterProvider, ClusterSpec
@@ -138,12 +142,13 @@ def acquire(
     ``helm-harness cluster sweep`` leaves both alone while this process runs."""
     from harness.clusters import state
 
-    if reuse and provider.exists(spec.name):
-        info = provider.get(spec.name)
-    else:
-        info = provider.create(spec)
-    for record_provider, record_name in _records_of(provider, info):
-        state.hold_cluster(record_provider, record_name, run_id=run_id)
+    with cluster_lock(provider, spec.name):
+        if reuse and provider.exists(spec.name):
+            info = provider.get(spec.name)
+        else:
+            info = provider.create(spec)
+        for record_provider, record_name in _records_of(provider, info):
+            state.hold_cluster(record_provider, record_name, run_id=run_id)
     if run_id:
         state.register_run(run_id)
     return info
@@ -155,12 +160,38 @@ def release(provider: ClusterProvider, info: ClusterInfo, *, keep: bool, run_id:
 
     if run_id:
         state.forget_run(run_id)
-    if info.created and not keep:
-        provider.delete(info.name)
-        return True
-    for record_provider, record_name in _records_of(provider, info):
-        state.unhold_cluster(record_provider, record_name)
+    with cluster_lock(provider, info.name):
+        if info.created and not keep:
+            provider.delete(info.name)
+            return True
+        for record_provider, record_name in _records_of(provider, info):
+            state.unhold_cluster(record_provider, record_name)
     return False
+
+
+@contextmanager
+def cluster_lock(provider: ClusterProvider, name: str) -> Iterator[None]:
+    """One process at a time finds, creates, holds or deletes the cluster ``name``: two
+    runs with ``--reuse-cluster`` that start together would otherwise both find no cluster
+    and both create it (the second kwokctl failing, and its clean-up deleting the first's
+    cluster). The second waits here until the first's cluster is up, then reuses it.
+
+    One lock file, ``<cache>/locks/clusters.lock``, with a one-byte record lock per
+    cluster at an offset from a hash of its provider and name (so no file per cluster
+    piles up; a hash collision only makes two clusters wait for each other). None for
+    ``existing`` clusters, which are never created."""
+    if provider.name == "existing":
+        yield
+        return
+    from harness import tools
+
+    digest = hashlib.sha256(f"{provider.name}/{name}".encode()).digest()
+    offset = int.from_bytes(digest[:4], "big") >> 1  # below 2**31
+    path = tools.cache_dir() / "locks" / "clusters.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.lockf(handle, fcntl.LOCK_EX, 1, offset)  # released when the file is closed
+        yield
 
 
 def _records_of(provider: ClusterProvider, info: ClusterInfo) -> list[tuple[str, str]]:
