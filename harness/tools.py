@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -134,3 +135,47 @@ def install(*, helm4: bool = False, metrics_server: bool = True, registry: bool 
     if proc.returncode != 0:
         raise CommandError(argv, proc.returncode, "see the build output above")
     return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def run_command(
+    argv: list[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run a cluster tool (kwokctl, kind, k3d): an argv list, no stdin, output captured.
+
+    The tool runs in a process group of its own, so that a timeout or an interrupt
+    (Ctrl-C, SIGTERM to pytest alone) ends it together with any helpers it started
+    (kwokctl's kubectl polls, say), which would outlive it otherwise. Non-zero exit is a
+    CommandError with the tool's stderr (unless ``check`` is false)."""
+    with subprocess.Popen(
+        argv,
+        env=dict(env) if env is not None else None,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as popen:
+        try:
+            stdout, stderr = popen.communicate(timeout=timeout)
+        except BaseException as exc:
+            _kill_group(popen)
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise CommandError(argv, -1, f"no answer in {timeout:g}s") from exc
+            raise
+    proc = subprocess.CompletedProcess(argv, popen.returncode, stdout, stderr)
+    if check and proc.returncode != 0:
+        raise CommandError(argv, proc.returncode, proc.stderr)
+    return proc
+
+
+def _kill_group(popen: subprocess.Popen[str]) -> None:
+    """SIGKILL a process and the rest of its process group, and reap it."""
+    try:
+        os.killpg(popen.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    popen.wait()

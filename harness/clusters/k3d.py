@@ -60,20 +60,7 @@ class K3dProvider:
     ) -> subprocess.CompletedProcess[str]:
         argv = [str(self._binary()), *args]
         env = dict(os.environ, KUBECONFIG=str(kubeconfig))
-        try:
-            proc = subprocess.run(
-                argv,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise CommandError(argv, -1, f"no answer in {timeout:g}s") from exc
-        if check and proc.returncode != 0:
-            raise CommandError(argv, proc.returncode, proc.stderr)
-        return proc
+        return tools.run_command(argv, env=env, timeout=timeout, check=check)
 
     def _binary(self) -> Path:
         found = shutil.which("k3d")

@@ -81,19 +81,7 @@ class KindProvider:
         self, *args: str, check: bool = True, timeout: float = COMMAND_TIMEOUT
     ) -> subprocess.CompletedProcess[str]:
         argv = [str(self._binary()), *args]
-        try:
-            proc = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise CommandError(argv, -1, f"no answer in {timeout:g}s") from exc
-        if check and proc.returncode != 0:
-            raise CommandError(argv, proc.returncode, proc.stderr)
-        return proc
+        return tools.run_command(argv, timeout=timeout, check=check)
 
     def _binary(self) -> Path:
         found = shutil.which("kind")

@@ -33,7 +33,6 @@ import fcntl
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -48,7 +47,6 @@ from harness.clusters.base import ClusterInfo, ClusterSpec, kubeconfig_path, wri
 from harness.errors import (
     ClusterError,
     ClusterExistsError,
-    CommandError,
     HarnessError,
     ToolError,
 )
@@ -99,30 +97,9 @@ class KwokProvider:
         env = dict(os.environ)
         env.setdefault("KWOK_KUBE_VERSION", tools.K8S_VERSION)
         env.setdefault("KWOK_METRICS_SERVER_VERSION", tools.METRICS_SERVER_VERSION)  # the URL
-        # kwokctl runs in a process group of its own, so that a timeout or an interrupt
-        # (Ctrl-C, SIGTERM to pytest alone) ends it together with the helpers it runs
-        # (kubectl polls), which would outlive it otherwise. The cluster's own processes
-        # run in sessions of their own: `kwokctl delete` stops them.
-        with subprocess.Popen(
-            argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        ) as popen:
-            try:
-                stdout, stderr = popen.communicate(timeout=KWOKCTL_TIMEOUT)
-            except BaseException as exc:
-                _kill_group(popen)
-                if isinstance(exc, subprocess.TimeoutExpired):
-                    raise CommandError(argv, -1, f"no answer in {KWOKCTL_TIMEOUT:g}s") from exc
-                raise
-        proc = subprocess.CompletedProcess(argv, popen.returncode, stdout, stderr)
-        if check and proc.returncode != 0:
-            raise CommandError(argv, proc.returncode, proc.stderr)
-        return proc
+        # The cluster's own processes run in sessions of their own: `kwokctl delete`
+        # stops them; run_command ends kwokctl and its helpers on a timeout or interrupt.
+        return tools.run_command(argv, env=env, timeout=KWOKCTL_TIMEOUT, check=check)
 
     # -- ClusterProvider ------------------------------------------------------------------
 
@@ -352,15 +329,6 @@ def wait_usable(info: ClusterInfo, *, nodes: int, timeout: float) -> None:
             namespace="default",
             field_selector="metadata.name=default",
         )
-
-
-def _kill_group(popen: subprocess.Popen[str]) -> None:
-    """SIGKILL a process and the rest of its process group, and reap it."""
-    try:
-        os.killpg(popen.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    popen.wait()
 
 
 def _kinds_in(config: Path | None) -> set[str]:
