@@ -114,7 +114,7 @@ class HarnessSession:
 
     @cached_property
     def deployer(self) -> Deployer:
-        simulated = self.cluster().provider == "kwok"
+        simulated = self.cluster().provider == "kwok" or nodes_are_simulated(self.api)
         deployer = Deployer(
             run_id=self.options.run_id, api=self.api, helm=self.helm, simulated=simulated
         )
@@ -238,3 +238,20 @@ class HarnessSession:
                     f"(kubeconfig {self.info.kubeconfig})"
                 )
         return said
+
+
+def nodes_are_simulated(api: ApiClient) -> bool:
+    """Whether every node is a kwok node (its kubelet version says kwok): also true when a
+    kwok cluster is used as an existing cluster through its kubeconfig."""
+    from kubernetes import client
+
+    try:
+        nodes = client.CoreV1Api(api).list_node(limit=20, _request_timeout=10).items
+    except Exception:  # cannot tell: assume real nodes
+        return False
+    versions = [
+        str(node.status.node_info.kubelet_version)
+        for node in nodes
+        if node.status and node.status.node_info
+    ]
+    return bool(versions) and all(version.startswith("kwok") for version in versions)
