@@ -290,7 +290,7 @@ def pytest_configure_node(node: Any) -> None:
         if harness.cluster_error is None:
             node.workerinput[WORKER_CLUSTER] = harness.share()
     except HarnessError as exc:
-        harness.cluster_error = f"helm-harness could not get a cluster: {exc}"
+        harness.cluster_error = str(exc)
     if harness.cluster_error is not None:
         node.workerinput[WORKER_CLUSTER_ERROR] = harness.cluster_error
 
