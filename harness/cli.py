@@ -395,7 +395,8 @@ def pytest_args(args: Sequence[str]) -> list[str]:
         if not Path("suites").is_dir():
             raise UsageError("no PATH given and there is no ./suites folder")
         joined.append("suites")
-    return ["-rfEs", *joined]
+    # The command has imported the harness before pytest could rewrite its asserts: fine.
+    return ["-rfEs", "-W", "ignore::pytest.PytestAssertRewriteWarning", *joined]
 
 
 def _run(args: Sequence[str]) -> int:

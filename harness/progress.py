@@ -80,6 +80,9 @@ class Progress:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         for app, outcomes in sorted(self.apps.items()):
-            bad = [o for o in outcomes if o != "ok"]
+            bad = [o for o in outcomes if o not in ("ok", "SKIPPED")]
+            skipped = outcomes.count("SKIPPED")
             verdict = "healthy" if not bad else f"{len(bad)} of {len(outcomes)} not ok"
+            if skipped:
+                verdict += f" ({skipped} skipped)"
             self.say(f"app {app}: {verdict}")

@@ -32,7 +32,7 @@ def test_value_options_are_joined_so_pytest_does_not_take_them_for_paths(
     (tmp_path / "suites" / "x.suite.yaml").write_text("")
     monkeypatch.chdir(tmp_path)
     args = pytest_args(["--kubeconfig", "/k.yaml", "--cluster", "existing", "-n", "2"])
-    assert args == ["-rfEs", "--kubeconfig=/k.yaml", "--cluster=existing", "-n", "2", "suites"]
+    assert args[-5:] == ["--kubeconfig=/k.yaml", "--cluster=existing", "-n", "2", "suites"]
     assert pytest_args(["suites/x.suite.yaml"])[-1] == "suites/x.suite.yaml"
     with pytest.raises(UsageError, match="--shard needs a value"):
         pytest_args(["--shard"])
