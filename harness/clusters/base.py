@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+
+from harness.errors import ClusterError, ClusterExistsError, HarnessError
 
 
 @dataclass(frozen=True)
@@ -71,3 +75,34 @@ def write_private(path: Path, text: str) -> Path:
         handle.write(text)
     os.chmod(path, 0o600)
     return path
+
+
+def name_taken(provider: str, name: str) -> ClusterExistsError:
+    """The error for a create whose cluster name is in use."""
+    return ClusterExistsError(
+        f"a {provider} cluster named {name!r} already exists; pick another --cluster-name, "
+        "pass --reuse-cluster to use it, or delete it with "
+        f"'helm-harness cluster down --cluster {provider} --name {name}'",
+        provider=provider,
+        name=name,
+    )
+
+
+@contextmanager
+def removed_on_failure(
+    provider: str, name: str, tool: str, remove: Callable[[], str]
+) -> Iterator[None]:
+    """Around a cluster's creation: on any failure, KeyboardInterrupt too, ``remove()``
+    what was made (it returns evidence for the message, or ""), and turn the harness's
+    errors into a ClusterError naming the tool."""
+    try:
+        yield
+    except BaseException as exc:
+        evidence = remove()
+        if isinstance(exc, HarnessError) and not isinstance(exc, ClusterError):
+            raise ClusterError(
+                f"{tool} could not create cluster {name!r}: {exc}{evidence}",
+                provider=provider,
+                name=name,
+            ) from exc
+        raise

@@ -24,13 +24,18 @@ from pathlib import Path
 
 from harness import tools
 from harness.clusters import state
-from harness.clusters.base import ClusterInfo, ClusterSpec, kubeconfig_path, write_private
+from harness.clusters.base import (
+    ClusterInfo,
+    ClusterSpec,
+    kubeconfig_path,
+    name_taken,
+    removed_on_failure,
+    write_private,
+)
 from harness.clusters.k3s import k3s_image
 from harness.errors import (
     ClusterError,
-    ClusterExistsError,
     CommandError,
-    HarnessError,
     MissingBinariesError,
 )
 
@@ -88,28 +93,13 @@ class K3dProvider:
     def create(self, spec: ClusterSpec) -> ClusterInfo:
         self.check()
         if self.exists(spec.name):
-            raise ClusterExistsError(
-                f"a k3d cluster named {spec.name!r} already exists; pick another "
-                "--cluster-name, pass --reuse-cluster to use it, or delete it with "
-                f"'helm-harness cluster down --cluster k3d --name {spec.name}'",
-                provider=self.name,
-                name=spec.name,
-            )
+            raise name_taken(self.name, spec.name)
         argv = self.create_argv(spec)
         kubeconfig = kubeconfig_path(self.name, spec.name)
         state.record_cluster(self.name, spec.name, kubeconfig=kubeconfig)
-        try:
+        with removed_on_failure(self.name, spec.name, "k3d", lambda: self._removed(spec.name)):
             self._k3d(*argv, kubeconfig=kubeconfig, timeout=spec.wait_seconds + COMMAND_TIMEOUT)
             return self.get(spec.name, created=True)
-        except BaseException as exc:  # KeyboardInterrupt too: leave nothing behind
-            self._remove(spec.name)
-            if isinstance(exc, HarnessError) and not isinstance(exc, ClusterError):
-                raise ClusterError(
-                    f"k3d could not create cluster {spec.name!r}: {exc}",
-                    provider=self.name,
-                    name=spec.name,
-                ) from exc
-            raise
 
     def create_argv(self, spec: ClusterSpec) -> builtins.list[str]:
         """``k3d cluster create`` arguments for ``spec`` (without the binary)."""
@@ -177,6 +167,10 @@ class K3dProvider:
         if not own.exists():
             write_private(own, "")
         return own
+
+    def _removed(self, name: str) -> str:
+        self._remove(name)
+        return ""
 
     def _remove(self, name: str) -> None:
         try:

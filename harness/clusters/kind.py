@@ -22,12 +22,17 @@ from pathlib import Path
 
 from harness import tools
 from harness.clusters import normalize_k8s_version, state
-from harness.clusters.base import ClusterInfo, ClusterSpec, kubeconfig_path, write_private
+from harness.clusters.base import (
+    ClusterInfo,
+    ClusterSpec,
+    kubeconfig_path,
+    name_taken,
+    removed_on_failure,
+    write_private,
+)
 from harness.errors import (
     ClusterError,
-    ClusterExistsError,
     CommandError,
-    HarnessError,
     MissingBinariesError,
     UsageError,
 )
@@ -105,28 +110,13 @@ class KindProvider:
     def create(self, spec: ClusterSpec) -> ClusterInfo:
         self.check()
         if self.exists(spec.name):
-            raise ClusterExistsError(
-                f"a kind cluster named {spec.name!r} already exists; pick another "
-                "--cluster-name, pass --reuse-cluster to use it, or delete it with "
-                f"'helm-harness cluster down --cluster kind --name {spec.name}'",
-                provider=self.name,
-                name=spec.name,
-            )
+            raise name_taken(self.name, spec.name)
         argv = self.create_argv(spec)
         kubeconfig = kubeconfig_path(self.name, spec.name)
         state.record_cluster(self.name, spec.name, kubeconfig=kubeconfig)
-        try:
+        with removed_on_failure(self.name, spec.name, "kind", lambda: self._removed(spec.name)):
             self._kind(*argv, timeout=spec.wait_seconds + COMMAND_TIMEOUT)
             return self.get(spec.name, created=True)
-        except BaseException as exc:  # KeyboardInterrupt too: leave nothing behind
-            self._remove(spec.name)
-            if isinstance(exc, HarnessError) and not isinstance(exc, ClusterError):
-                raise ClusterError(
-                    f"kind could not create cluster {spec.name!r}: {exc}",
-                    provider=self.name,
-                    name=spec.name,
-                ) from exc
-            raise
 
     def create_argv(self, spec: ClusterSpec) -> builtins.list[str]:
         """``kind create cluster`` arguments for ``spec`` (without the binary)."""
@@ -188,6 +178,10 @@ class KindProvider:
         # kind edits the kubeconfig it is given: the harness's own copy, never ~/.kube/config.
         own = kubeconfig_path(self.name, name)
         return ["delete", "cluster", "--name", name, "--kubeconfig", str(own)]
+
+    def _removed(self, name: str) -> str:
+        self._remove(name)
+        return ""
 
     def _remove(self, name: str) -> None:
         """Delete whatever a failed create left (kind deletes its nodes itself unless

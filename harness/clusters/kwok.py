@@ -43,11 +43,16 @@ import yaml
 
 from harness import tools
 from harness.clusters import state
-from harness.clusters.base import ClusterInfo, ClusterSpec, kubeconfig_path, write_private
+from harness.clusters.base import (
+    ClusterInfo,
+    ClusterSpec,
+    kubeconfig_path,
+    name_taken,
+    removed_on_failure,
+    write_private,
+)
 from harness.errors import (
     ClusterError,
-    ClusterExistsError,
-    HarnessError,
     ToolError,
 )
 
@@ -127,13 +132,7 @@ class KwokProvider:
     def create(self, spec: ClusterSpec) -> ClusterInfo:
         self.check()
         if self.exists(spec.name):
-            raise ClusterExistsError(
-                f"a kwok cluster named {spec.name!r} already exists; pick another "
-                "--cluster-name, pass --reuse-cluster to use it, or delete it with "
-                f"'helm-harness cluster down --cluster kwok --name {spec.name}'",
-                provider=self.name,
-                name=spec.name,
-            )
+            raise name_taken(self.name, spec.name)
         binaries = tools.require_binaries(tools.KWOK_BINARIES)
         # ownership, for `helm-harness cluster sweep`; removed with the cluster's files
         state.record_cluster(self.name, spec.name, kubeconfig=kubeconfig_path(self.name, spec.name))
@@ -182,7 +181,9 @@ class KwokProvider:
             crds = [kind for kind in runtime_crds if kind not in _kinds_in(spec.config)]
             if crds:
                 argv += ["--enable-crds", ",".join(crds)]
-            try:
+            with removed_on_failure(
+                self.name, spec.name, "kwokctl", lambda: self._removed(spec.name)
+            ):
                 with creation_lock():
                     self._kwokctl(*argv)
                 if spec.nodes > 0:
@@ -192,16 +193,6 @@ class KwokProvider:
                     self._kwokctl(*scale)
                 info = self.get(spec.name, created=True)
                 wait_usable(info, nodes=spec.nodes, timeout=spec.wait_seconds)
-            except BaseException as exc:  # KeyboardInterrupt too: leave nothing behind
-                evidence = self.log_tails(spec.name)
-                self._remove(spec.name)
-                if isinstance(exc, HarnessError) and not isinstance(exc, ClusterError):
-                    raise ClusterError(
-                        f"kwokctl could not create cluster {spec.name!r}: {exc}{evidence}",
-                        provider=self.name,
-                        name=spec.name,
-                    ) from exc
-                raise
         return info
 
     def get(self, name: str, *, created: bool = False) -> ClusterInfo:
@@ -248,6 +239,12 @@ class KwokProvider:
         self._remove_files(name)
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _removed(self, name: str) -> str:
+        """Remove a cluster that failed to start; returns its components' last log lines."""
+        evidence = self.log_tails(name)
+        self._remove(name)
+        return evidence
 
     def _remove(self, name: str) -> None:
         self._kwokctl(*self._delete_argv(name), check=False)
