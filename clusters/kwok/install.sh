@@ -110,16 +110,23 @@ build_etcd() {
   )
 }
 
+# The Kubernetes commands, all from ONE wrapper module and one `go build` (so kwok's control
+# plane and kind's node binaries share their module downloads and build cache). kwok needs the
+# three control-plane commands; KUBE_EXTRA_COMMANDS adds more (the kind test bed adds kubelet,
+# kubeadm, kubectl and kube-proxy).
 build_kubernetes() {
-  have kube-apiserver && have kube-controller-manager && have kube-scheduler && return
-  say "building kube-apiserver, kube-controller-manager, kube-scheduler $K8S_VERSION (a cold build takes 10-25 min)"
+  local wanted="kube-apiserver kube-controller-manager kube-scheduler ${KUBE_EXTRA_COMMANDS:-}"
+  local c missing=()
+  for c in $wanted; do have "$c" || missing+=("$c"); done
+  ((${#missing[@]})) || return 0
+  say "building ${missing[*]} $K8S_VERSION (a cold build takes 10-25 min)"
   local dir="$WORK/kubernetes-$K8S_VERSION" staging minor="${K8S_VERSION#v1.}"
   minor="${minor%%.*}"
   local patch="${K8S_VERSION##*.}"
   wrapper_module "$dir"
   (
     cd "$dir"
-    local gomod
+    local gomod pkgs=()
     gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
     staging=$(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print $1}' "$gomod" | sort -u)
     go mod edit "-require=k8s.io/kubernetes@$K8S_VERSION"
@@ -127,20 +134,18 @@ build_kubernetes() {
     for m in $staging; do
       go mod edit "-replace=$m=$m@v0.$minor.$patch"
     done
-    go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" \
-      "k8s.io/kubernetes/cmd/kube-controller-manager@$K8S_VERSION" \
-      "k8s.io/kubernetes/cmd/kube-scheduler@$K8S_VERSION"
-    local ld="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION"
+    for c in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+    go get "${pkgs[@]/%/@$K8S_VERSION}"
+    local ld="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION"
     ld+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
     ld+=" -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
     ld+=" -X k8s.io/component-base/version.gitTreeState=clean"
-    local c
-    for c in kube-apiserver kube-controller-manager kube-scheduler; do
-      have "$c" && continue
-      say "  go build $c"
-      go build -trimpath -ldflags "$ld" -o "$BIN/$c.tmp" "k8s.io/kubernetes/cmd/$c"
-      mv "$BIN/$c.tmp" "$BIN/$c"
-    done
+    local tmp
+    tmp=$(mktemp -d "$WORK/kube.XXXX")
+    say "  go build ${missing[*]}"
+    go build -trimpath -ldflags "$ld" -o "$tmp/" "${pkgs[@]}"
+    for c in "${missing[@]}"; do mv "$tmp/$c" "$BIN/$c"; done
+    rmdir "$tmp"
   )
 }
 
