@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument(
         "--registry", action="store_true", help="also build an OCI registry (for tests)"
     )
+    install.add_argument(
+        "--kind",
+        action="store_true",
+        help="also provision the kind test bed: Docker engine, host egress guard, kind, and a "
+        "node image built on this machine (clusters/kind/install.sh; needs root for Docker)",
+    )
     tools_sub.add_parser("path", help="print the binary cache folder")
     tools_sub.add_parser("check", help="say which binaries are present")
 
@@ -89,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_k8s_version,
         metavar="VERSION",
         help="Kubernetes version, e.g. 1.36 or v1.36.4 (kind node image, k3s image)",
+    )
+    up.add_argument(
+        "--kind-image",
+        metavar="IMAGE",
+        default=os.environ.get("HELM_HARNESS_KIND_IMAGE") or None,
+        help="kind node image (default: $HELM_HARNESS_KIND_IMAGE, else the config's, else kind's)",
     )
     up.add_argument("--reuse", action="store_true", help="use the cluster if it exists")
     up.add_argument(
@@ -210,6 +223,8 @@ def _tools(args: argparse.Namespace) -> int:
     print(
         tools.install(helm4=args.helm4, metrics_server=args.metrics_server, registry=args.registry)
     )
+    if args.kind:
+        print(tools.install_kind())
     return EXIT_OK
 
 
@@ -244,6 +259,8 @@ def _cluster(args: argparse.Namespace) -> int:
         k8s_version=args.k8s_version,
         nodes=args.nodes,
         wait_seconds=args.wait,
+        image=args.kind_image,
+        logs_dir=Path.cwd(),
     )
     provider.check()
     print(f"starting {provider.name} cluster {args.name} ...", file=sys.stderr)

@@ -226,8 +226,13 @@ class InstallItem(HarnessItem):
 
     def properties(self) -> dict[str, str]:
         props = super().properties()
-        for phase, seconds in self.known_run().timings.items():
+        run = self.known_run()
+        for phase, seconds in run.timings.items():
             props[f"duration_{phase}"] = f"{seconds:.3f}"
+        if run.images is not None:
+            props["images_loaded"] = ", ".join(run.images.loaded + run.images.already) or "-"
+            if run.images.not_local:
+                props["images_not_local"] = ", ".join(run.images.not_local)
         return props
 
 

@@ -20,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from harness.checks.context import AppContext
 from harness.errors import HarnessError, HelmError
 from harness.helm import Helm
+from harness.images import ImageLoader, LoadResult, images_in
 from harness.suite import App, ChartRef, Suite
 
 PHASE_FROM, PHASE_TO, PHASE_ROLLBACK = "from", "to", "rollback"
@@ -69,6 +70,7 @@ class AppRun:
     step_errors: dict[str, BaseException] = field(default_factory=dict)
     metrics_by_phase: dict[str, dict[str, Any]] = field(default_factory=dict)
     crd_drift: list[str] | None = None
+    images: LoadResult | None = None  # images loaded into the cluster before installing
 
     def summary(self) -> dict[str, Any]:
         """The app's record for reports: never the values themselves (they may hold
@@ -89,6 +91,7 @@ class AppRun:
             "metrics": self.metrics,
             "runbook": self.app.runbook,
             "upgrade": self.upgrade_summary(),
+            "images_loaded": self.images.loaded + self.images.already if self.images else [],
         }
 
     def upgrade_summary(self) -> dict[str, Any] | None:
@@ -112,11 +115,20 @@ class AppRun:
 class Deployer:
     """Installs and removes the run's apps."""
 
-    def __init__(self, *, run_id: str, api: ApiClient, helm: Helm, simulated: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        api: ApiClient,
+        helm: Helm,
+        simulated: bool = False,
+        image_loader: ImageLoader | None = None,
+    ) -> None:
         self.run_id = run_id
         self.api = api
         self.helm = helm
         self.simulated = simulated
+        self.image_loader = image_loader
         self.runs: dict[tuple[str, str], AppRun] = {}
         # called with (run, phase) when a phase of an upgrade run ends (metric snapshots)
         self.phase_ended: Callable[[AppRun, str], None] | None = None
@@ -159,16 +171,13 @@ class Deployer:
         started = time.monotonic()
         ctx.deadline = started + app.timeout
         if step == PHASE_TO:
+            self._load_images(run, app.source)
             self.helm.upgrade(
                 app.release,
                 app.source.chart,
                 namespace=run.namespace,
-                values=app.values,
-                values_files=list(app.values_files),
-                set_values=app.set_values,
-                version=app.source.version,
-                repo=app.source.repo,
                 timeout=f"{max(int(app.timeout), 1)}s",
+                **chart_values(app, app.source),
             )
             run.timings["upgrade"] = time.monotonic() - started
             self.refresh(ctx, app.source)
@@ -218,17 +227,14 @@ class Deployer:
         deadline = started + app.timeout
         run.values_digest = values_digest(app)
         run.created_namespace = self._create_namespace(run)
+        self._load_images(run, source)
         release = self.helm.install(
             app.release,
             source.chart,
             namespace=run.namespace,
-            values=app.values,
-            values_files=list(app.values_files),
-            set_values=app.set_values,
-            version=source.version,
-            repo=source.repo,
             timeout=f"{max(int(app.timeout), 1)}s",
             create_namespace=False,
+            **chart_values(app, source),
         )
         run.timings["install"] = time.monotonic() - started
         run.chart_version = str((release.get("chart") or {}).get("metadata", {}).get("version"))
@@ -243,6 +249,26 @@ class Deployer:
         )
         self.refresh(ctx, source)
         return ctx
+
+    def _load_images(self, run: AppRun, source: ChartRef) -> None:
+        """kind, k3d: the local images that ``source`` rendered names, into the cluster."""
+        if self.image_loader is None:
+            return
+        app = run.app
+        rendered = self.helm.template(
+            app.release, source.chart, namespace=run.namespace, **chart_values(app, source)
+        )
+        started = time.monotonic()
+        result = self.image_loader.load(images_in(_documents(rendered)))
+        if run.images is None:
+            run.images = result
+        else:  # an upgrade: what the new version added
+            run.images.loaded += [i for i in result.loaded if i not in run.images.loaded]
+            run.images.not_local += [i for i in result.not_local if i not in run.images.not_local]
+        if result.loaded:
+            run.timings["load_images"] = run.timings.get("load_images", 0.0) + (
+                time.monotonic() - started
+            )
 
     def refresh(self, ctx: AppContext, source: ChartRef) -> None:
         """Read the release's objects and hooks, and ``source``'s CRDs, from Helm."""
@@ -346,6 +372,18 @@ def _few(names: set[str], limit: int = 8) -> str:
     shown = sorted(names)
     more = f" (+{len(shown) - limit} more)" if len(shown) > limit else ""
     return ", ".join(shown[:limit]) + more
+
+
+def chart_values(app: App, source: ChartRef) -> dict[str, Any]:
+    """The values and chart flags Helm gets for ``app`` from ``source`` (install, upgrade,
+    template alike)."""
+    return {
+        "values": app.values,
+        "values_files": list(app.values_files),
+        "set_values": app.set_values,
+        "version": source.version,
+        "repo": source.repo,
+    }
 
 
 def values_digest(app: App) -> str:

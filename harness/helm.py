@@ -131,17 +131,25 @@ class HelmCommand(pyhelm3.command.Command):
             argv += ["--history-max", self._history_max_revisions]
         elif create_namespace:
             argv.append("--create-namespace")
-        for path in values_files:
-            argv += ["--values", str(path)]
-        argv += ["--values", "-"]
-        for key, value in (set_values or {}).items():
-            argv += ["--set", f"{key}={_set_text(value)}"]
+        argv += _values_argv(values_files, set_values)
         argv += chart_flags(chart, version=version, repo=repo)
         if wait:
             argv += ["--wait", "--wait-for-jobs"]
         out = await self.run(argv, json.dumps(dict(values or {})).encode())
         parsed: dict[str, Any] = json.loads(out[out.index(b"{") :])
         return parsed
+
+    async def template_text(
+        self, release: str, chart: str, *, namespace: str, **chart_values: Any
+    ) -> str:
+        """``helm template`` with ``install``'s values and chart flags (``values``,
+        ``values_files``, ``set_values``, ``version``, ``repo``)."""
+        argv: list[Any] = ["template", release, chart, "--namespace", namespace]
+        argv += _values_argv(chart_values.get("values_files", ()), chart_values.get("set_values"))
+        version, repo = chart_values.get("version"), chart_values.get("repo")
+        argv += chart_flags(chart, version=version, repo=repo)
+        values = json.dumps(dict(chart_values.get("values") or {})).encode()
+        return (await self.run(argv, values)).decode()
 
     async def test(self, release: str, *, namespace: str, timeout: str = "5m") -> str:
         """``helm test``; its output names each test pod and its phase."""
@@ -159,6 +167,17 @@ class HelmCommand(pyhelm3.command.Command):
     ) -> str:
         argv = ["show", "crds", chart, *chart_flags(chart, version=version, repo=repo)]
         return (await self.run(argv)).decode()
+
+
+def _values_argv(values_files: Sequence[Path], set_values: Mapping[str, Any] | None) -> list[str]:
+    """Values files first, inline values over them (on stdin), ``--set`` last."""
+    argv: list[str] = []
+    for path in values_files:
+        argv += ["--values", str(path)]
+    argv += ["--values", "-"]
+    for key, value in (set_values or {}).items():
+        argv += ["--set", f"{key}={_set_text(value)}"]
+    return argv
 
 
 def _set_text(value: Any) -> str:
@@ -210,6 +229,10 @@ class Helm:
     def upgrade(self, release: str, chart: str, *, namespace: str, **kwargs: Any) -> dict[str, Any]:
         coro = self.command.install(release, chart, namespace=namespace, upgrade=True, **kwargs)
         return self._call("upgrade", release, namespace, coro)  # type: ignore[no-any-return]
+
+    def template(self, release: str, chart: str, *, namespace: str, **kwargs: Any) -> str:
+        coro = self.command.template_text(release, chart, namespace=namespace, **kwargs)
+        return self._call("template", release, namespace, coro)  # type: ignore[no-any-return]
 
     def test(self, release: str, *, namespace: str, timeout: str = "5m") -> str:
         coro = self.command.test(release, namespace=namespace, timeout=timeout)

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from decimal import ROUND_CEILING, Decimal
@@ -71,6 +72,7 @@ from harness.wait import Obj, is_transient, retry_until
 
 METRICS_WAIT = 20.0  # seconds a snapshot waits for figures of freshly started pods
 PODS_METRICS = "pods.metrics.k8s.io"
+METRICS_APISERVICE = "v1beta1.metrics.k8s.io"
 SOURCE = "metrics.k8s.io"
 UNAVAILABLE = "unavailable"
 FIGURES = ("cpu_millicores", "memory_bytes", "restarts", "time_to_ready_s", "pods")
@@ -207,13 +209,14 @@ def format_memory(count: float) -> str:
 def _read(ctx: AppContext, wait: float) -> tuple[list[Obj], dict[str, Obj] | None, str | None]:
     """The app's pods, their PodMetrics by pod name (None when the API is not usable) and
     the reason figures are missing, if some are."""
+    started = time.monotonic()
     try:
-        pods_metrics = ctx.lister_for(ctx.resolver.by_name(PODS_METRICS))
-    except UsageError:
-        reason = f"metrics unavailable: the cluster does not serve {SOURCE} (no metrics-server)"
-        return ctx.release_pods(), None, reason
+        pods_metrics = _metrics_lister(ctx, wait)
+    except _NotServed as exc:
+        return ctx.release_pods(), None, str(exc)
     except ApiException as exc:  # discovery failing (kubernetes.dynamic's errors derive from it)
         return ctx.release_pods(), None, f"metrics unavailable: discovery failed: {exc}"
+    wait = max(0.0, wait - (time.monotonic() - started))
     seen: list[tuple[list[Obj], dict[str, Obj]]] = []
 
     def attempt() -> None:
@@ -246,6 +249,58 @@ def _read(ctx: AppContext, wait: float) -> tuple[list[Obj], dict[str, Obj] | Non
             f"metrics unavailable: {SOURCE} answered {exc.status} {exc.reason}",
         )
     return seen[-1][0], seen[-1][1], None
+
+
+class _NotServed(Exception):
+    """The metrics API cannot be used (the reason is the message)."""
+
+
+def _metrics_lister(ctx: AppContext, wait: float) -> Any:
+    """The PodMetrics lister. A metrics-server that is registered (its APIService exists)
+    but not Available yet, as on a cluster that has just started, is waited for within
+    ``wait``; a cluster with no such APIService does not serve metrics at all."""
+    try:
+        return ctx.lister_for(ctx.resolver.by_name(PODS_METRICS))
+    except UsageError:
+        pass
+    if _apiservice_state(ctx) is None:
+        raise _NotServed(
+            f"metrics unavailable: the cluster does not serve {SOURCE} (no metrics-server)"
+        )
+    found: list[Any] = []
+
+    def attempt() -> None:
+        try:
+            found.append(ctx.lister_for(ctx.resolver.by_name(PODS_METRICS)))
+        except UsageError as exc:
+            raise _Pending(str(exc)) from exc
+
+    try:
+        retry_until(attempt, timeout=wait, retry_on=_Pending)
+    except _Pending as exc:
+        raise _NotServed(
+            f"metrics unavailable: {METRICS_APISERVICE} is registered but not Available "
+            f"within {wait:g}s ({_apiservice_state(ctx)})"
+        ) from exc
+    return found[-1]
+
+
+def _apiservice_state(ctx: AppContext) -> str | None:
+    """None when the metrics APIService does not exist, else its Available condition."""
+    from kubernetes import client
+
+    try:
+        service = client.ApiregistrationV1Api(ctx.api).read_api_service(
+            METRICS_APISERVICE, _request_timeout=10
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        return f"could not read it: {exc.status} {exc.reason}"
+    for condition in (service.status.conditions if service.status else None) or []:
+        if condition.type == "Available":
+            return f"Available={condition.status}: {condition.reason}: {condition.message}"
+    return "no Available condition yet"
 
 
 def _expects_figures(pod: Obj) -> bool:

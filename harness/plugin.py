@@ -8,6 +8,7 @@ it from there. This module wires; the work is done elsewhere in ``harness``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -113,6 +114,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="kubeconfig of an existing cluster",
     )
     add("--context", dest="harness_context", metavar="NAME", help="context in --kubeconfig")
+    add(
+        "--kind-image",
+        dest="harness_kind_image",
+        default=os.environ.get("HELM_HARNESS_KIND_IMAGE") or None,
+        metavar="IMAGE",
+        help="kind node image of a created cluster (default: $HELM_HARNESS_KIND_IMAGE, else "
+        "the kind config's nodes[].image, else from --k8s-version, else kind's own)",
+    )
+    add(
+        "--load-images",
+        dest="harness_load_images",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="kind, k3d: before an app installs, load the images its manifests name from the "
+        "local Docker engine into the cluster (default: yes)",
+    )
     add(
         "--reuse-cluster",
         dest="harness_reuse_cluster",
@@ -251,6 +268,8 @@ def pytest_configure(config: pytest.Config) -> None:
         k8s_version=opt.harness_k8s_version,
         cluster_timeout=opt.harness_cluster_timeout,
         metrics_wait=opt.harness_metrics_wait,
+        kind_image=opt.harness_kind_image,
+        load_images=opt.harness_load_images,
     )
     harness = config.stash[session_key] = HarnessSession(options)
     if WORKER_CLUSTER in workerinput:

@@ -16,7 +16,10 @@ from harness.clusters.base import ClusterInfo, ClusterProvider, ClusterSpec
 from harness.deploy import AppRun, Deployer
 from harness.errors import ClusterError, HarnessError
 from harness.helm import Helm
+from harness.images import ImageLoader
 from harness.tools import find_helm
+
+IMAGE_LOADING_PROVIDERS = ("kind", "k3d")
 
 
 @dataclass
@@ -41,6 +44,8 @@ class RunOptions:
     k8s_version: str | None = None
     cluster_timeout: float = 120.0
     metrics_wait: float = 20.0
+    kind_image: str | None = None
+    load_images: bool = True
 
 
 @dataclass
@@ -81,6 +86,8 @@ class HarnessSession:
             nodes=opts.nodes,
             k8s_version=opts.k8s_version,
             wait_seconds=opts.cluster_timeout,
+            image=opts.kind_image,
+            logs_dir=opts.report_dir,
         )
         try:
             self.info = acquire(self.provider, spec, reuse=opts.reuse_cluster, run_id=opts.run_id)
@@ -116,10 +123,25 @@ class HarnessSession:
     def deployer(self) -> Deployer:
         simulated = self.cluster().provider == "kwok" or nodes_are_simulated(self.api)
         deployer = Deployer(
-            run_id=self.options.run_id, api=self.api, helm=self.helm, simulated=simulated
+            run_id=self.options.run_id,
+            api=self.api,
+            helm=self.helm,
+            simulated=simulated,
+            image_loader=self.image_loader(),
         )
         deployer.phase_ended = self.snapshot_phase
         return deployer
+
+    def image_loader(self) -> ImageLoader | None:
+        """kind and k3d clusters (unless --no-load-images): local images into the nodes."""
+        info = self.cluster()
+        if not self.options.load_images or info.provider not in IMAGE_LOADING_PROVIDERS:
+            return None
+        provider = self.provider or get_provider(info.provider)
+        load = getattr(provider, "load_images", None)
+        if load is None:
+            return None
+        return ImageLoader(lambda images: load(info.name, images))
 
     def snapshot_phase(self, run: AppRun, phase: str) -> None:
         """The metric snapshot at the end of an upgrade-run phase (kept per phase)."""

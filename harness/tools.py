@@ -137,6 +137,37 @@ def install(*, helm4: bool = False, metrics_server: bool = True, registry: bool 
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
+def install_kind() -> str:
+    """Provision the kind test bed (``clusters/kind/install.sh``): the Docker engine, the host
+    egress guard, kind and the node image, built here; returns the node image's name."""
+    script = project_file("clusters", "kind", "install.sh")
+    argv = ["bash", str(script)]
+    proc = subprocess.run(
+        argv, env=install_env(), stdout=subprocess.PIPE, stderr=sys.stderr, text=True
+    )
+    if proc.returncode != 0:
+        raise CommandError(argv, proc.returncode, "see the build output above")
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def kind_testbed_env() -> dict[str, str]:
+    """The environment the kind test bed runs kind in (the project's tests, scripts and
+    benchmark; never the product's own runs): PATH with ``clusters/kind/bin`` (the
+    ``docker`` wrapper for hosts that cannot run privileged containers) and the cache's
+    binaries first, and ``HELM_HARNESS_KIND_IMAGE`` naming the node image built here."""
+    script = project_file("clusters", "kind", "install.sh")
+    out = subprocess.run(
+        ["bash", str(script), "--print"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=install_env(),
+    )
+    wrapper = project_file("clusters", "kind", "bin")
+    path = os.pathsep.join([str(wrapper), str(bin_dir()), os.environ.get("PATH", "")])
+    return {"PATH": path, "HELM_HARNESS_KIND_IMAGE": out.stdout.split()[-1]}
+
+
 def run_command(
     argv: list[str],
     *,

@@ -99,7 +99,7 @@ def test_helm_test_passes_and_fails(install_app: Any) -> None:
     with pytest.raises(CheckFailed) as info:
         run_check(bad, Check(kind="helmTest", spec={}))
     assert "helm test of bad to pass (bad-web-test)" in str(info.value)
-    assert "pod/bad-web-test: wget: terminated Error exit 1" in str(info.value)
+    assert "pod/bad-web-test: check: terminated Error exit 1" in str(info.value)
 
 
 def test_helm_test_is_skipped_when_the_chart_has_no_tests(install_app: Any, tmp_path: Any) -> None:

@@ -77,7 +77,7 @@ def _pick_auto(kubeconfig: Path | None) -> str:
     docker = docker_engine_problem()
     for cli in ("kind", "k3d"):
         reasons = [docker] if docker else []
-        if shutil.which(cli) is None:
+        if _find_cli(cli) is None:
             reasons.append(f"{cli} is not on PATH")
         if not reasons:
             return cli
@@ -96,6 +96,15 @@ def _pick_auto(kubeconfig: Path | None) -> str:
         + "\nPass --kubeconfig FILE, start Docker and install kind or k3d, "
         "or run 'helm-harness tools install' for local kwok clusters."
     )
+
+
+def _find_cli(cli: str) -> Path | None:
+    if cli == "kind":  # also the one `helm-harness tools install --kind` built
+        from harness.clusters.kind import find_kind
+
+        return find_kind()
+    found = shutil.which(cli)
+    return Path(found) if found else None
 
 
 def docker_engine_problem() -> str | None:

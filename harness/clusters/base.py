@@ -33,6 +33,8 @@ class ClusterSpec:
     k8s_version: str | None = None
     nodes: int = 1
     wait_seconds: float = 120.0
+    image: str | None = None  # the node image (kind --image); None: from k8s_version or config
+    logs_dir: Path | None = None  # where a failed create leaves the provider's logs
 
 
 @runtime_checkable

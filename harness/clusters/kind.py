@@ -5,11 +5,13 @@ cluster's kubeconfig is written to the harness's own file (``--kubeconfig``), ne
 ``~/.kube/config``. kind cannot label a cluster, so who made it is recorded in the
 harness's state files (:mod:`harness.clusters.state`), which ``cluster sweep`` reads.
 
-``--k8s-version`` picks the node image. kind publishes node images per kind release and
-guarantees only those: the ones built for kind :data:`KIND_VERSION` are pinned here by
-digest (a minor version, e.g. ``1.36``, means its newest patch below); any other patch
-version is used as the plain tag ``kindest/node:vX.Y.Z``, which kind supports on a best
-effort basis.
+The node image: ``--kind-image IMAGE`` (``$HELM_HARNESS_KIND_IMAGE``), else the image the
+kind config file names for its nodes (kind reads it; :func:`config_image` reports it), else
+``--k8s-version``'s image, else kind's default. For ``--k8s-version``, kind publishes node
+images per kind release and guarantees only those: the ones built for kind
+:data:`KIND_VERSION` are pinned here by digest (a minor version, e.g. ``1.36``, means its
+newest patch below); any other patch version is used as the plain tag
+``kindest/node:vX.Y.Z``, which kind supports on a best effort basis.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from harness import tools
 from harness.clusters import normalize_k8s_version, state
@@ -89,10 +94,10 @@ class KindProvider:
         return tools.run_command(argv, timeout=timeout, check=check)
 
     def _binary(self) -> Path:
-        found = shutil.which("kind")
+        found = find_kind()
         if found is None:
             raise MissingBinariesError(["kind"], KIND_INSTALL_HINT)
-        return Path(found)
+        return found
 
     # -- ClusterProvider ------------------------------------------------------------------
 
@@ -114,13 +119,14 @@ class KindProvider:
         argv = self.create_argv(spec)
         kubeconfig = kubeconfig_path(self.name, spec.name)
         state.record_cluster(self.name, spec.name, kubeconfig=kubeconfig)
-        with removed_on_failure(self.name, spec.name, "kind", lambda: self._removed(spec.name)):
+        removed = lambda: self._removed(spec.name, spec.logs_dir)  # noqa: E731
+        with removed_on_failure(self.name, spec.name, "kind", removed):
             self._kind(*argv, timeout=spec.wait_seconds + COMMAND_TIMEOUT)
             return self.get(spec.name, created=True)
 
     def create_argv(self, spec: ClusterSpec) -> builtins.list[str]:
         """``kind create cluster`` arguments for ``spec`` (without the binary)."""
-        config = spec.config or tools.project_file("clusters", "kind", "default.yaml")
+        config = cluster_config(spec)
         argv = [
             "create",
             "cluster",
@@ -133,7 +139,14 @@ class KindProvider:
             "--wait",
             f"{int(spec.wait_seconds)}s",
         ]
-        if spec.k8s_version:
+        if spec.image and spec.k8s_version:
+            raise UsageError(
+                f"--kind-image {spec.image} and --k8s-version {spec.k8s_version}: give one "
+                "(the node image decides the Kubernetes version)"
+            )
+        if spec.image:
+            argv += ["--image", spec.image]
+        elif spec.k8s_version:
             argv += ["--image", node_image(spec.k8s_version)]
         return argv
 
@@ -179,9 +192,22 @@ class KindProvider:
         own = kubeconfig_path(self.name, name)
         return ["delete", "cluster", "--name", name, "--kubeconfig", str(own)]
 
-    def _removed(self, name: str) -> str:
+    def _removed(self, name: str, logs_dir: Path | None = None) -> str:
+        evidence = self._export_logs(name, logs_dir)
         self._remove(name)
-        return ""
+        return evidence
+
+    def _export_logs(self, name: str, logs_dir: Path | None) -> str:
+        """``kind export logs`` of a cluster whose create failed (the nodes' journals,
+        kubelet and containerd logs), before it is removed; the message names the folder."""
+        if logs_dir is None or not self.exists(name):
+            return ""
+        target = logs_dir / f"kind-{name}-logs"
+        try:
+            self._kind("export", "logs", str(target), "--name", name, timeout=120)
+        except Exception as exc:  # evidence is best effort: the create failed already
+            return f"\n(kind export logs failed: {exc})"
+        return f"\nthe nodes' logs (kind export logs): {target}"
 
     def _remove(self, name: str) -> None:
         """Delete whatever a failed create left (kind deletes its nodes itself unless
@@ -193,4 +219,66 @@ class KindProvider:
 
     def _remove_files(self, name: str) -> None:
         kubeconfig_path(self.name, name).unlink(missing_ok=True)
+        kubeconfig_path(self.name, name).with_suffix(".config.yaml").unlink(missing_ok=True)
         state.forget_cluster(self.name, name)
+
+
+def find_kind() -> Path | None:
+    """kind on PATH, else the one ``helm-harness tools install --kind`` built."""
+    found = shutil.which("kind")
+    if found:
+        return Path(found)
+    cached = tools.bin_dir() / "kind"
+    return cached if cached.is_file() else None
+
+
+def cluster_config(spec: ClusterSpec) -> Path:
+    """The kind config to create ``spec`` with: the user's (or the harness's default), and
+    on a cgroup v1 host a copy that lets the kubelet run there (Kubernetes 1.35 and later
+    refuse cgroup v1 unless ``failCgroupV1: false``)."""
+    config = spec.config or tools.project_file("clusters", "kind", "default.yaml")
+    if not host_is_cgroup_v1():
+        return config
+    try:
+        data = yaml.safe_load(config.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"{config}: not a readable kind config ({exc})") from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"{config}: a kind config is a mapping (kind: Cluster)")
+    patches = list(data.get("kubeadmConfigPatches") or [])
+    if not any("failCgroupV1" in str(patch) for patch in patches):
+        patches.append(CGROUP_V1_PATCH)
+    data["kubeadmConfigPatches"] = patches
+    derived = kubeconfig_path("kind", spec.name).with_suffix(".config.yaml")
+    derived.parent.mkdir(parents=True, exist_ok=True)
+    derived.write_text(
+        "# helm-harness: "
+        + str(config)
+        + " plus failCgroupV1: false (cgroup v1 host)\n"
+        + yaml.safe_dump(data, sort_keys=False)
+    )
+    return derived
+
+
+CGROUP_V1_PATCH = "kind: KubeletConfiguration\nfailCgroupV1: false\n"
+
+
+def host_is_cgroup_v1() -> bool:
+    """Whether this host mounts cgroup v1 (no unified hierarchy at /sys/fs/cgroup)."""
+    root = Path("/sys/fs/cgroup")
+    return root.is_dir() and not (root / "cgroup.controllers").exists()
+
+
+def config_image(config: Path | None) -> str | None:
+    """The node image a kind config file names (its first node's ``image``), if any."""
+    if config is None:
+        return None
+    try:
+        data: Any = yaml.safe_load(config.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    for node in nodes if isinstance(nodes, list) else []:
+        if isinstance(node, dict) and node.get("image"):
+            return str(node["image"])
+    return None
