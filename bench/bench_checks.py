@@ -80,8 +80,11 @@ def detection_latency(api: client.ApiClient, helm: Helm, trials: int) -> list[fl
     return latencies
 
 
-def harness_app_time(api: client.ApiClient, helm: Helm) -> float:
-    deployer = Deployer(run_id=uuid.uuid4().hex[:6], api=api, helm=helm)
+def harness_app_time(
+    api: client.ApiClient, helm: Helm, *, deployer: Deployer | None = None
+) -> float:
+    """Install the web chart (2 replicas) through the Deployer and pass ``ready``."""
+    deployer = deployer or Deployer(run_id=uuid.uuid4().hex[:6], api=api, helm=helm)
     app = App(
         name="web",
         source=ChartRef(str(CHART)),
