@@ -31,6 +31,7 @@ from harness.clusters.base import ClusterSpec
 from harness.clusters.kwok import KwokProvider
 from harness.deploy import Deployer
 from harness.helm import Helm
+from harness.images import ImageLoader
 from harness.kube import api_client
 from harness.suite import App, ChartRef, Check, Suite
 from harness.tools import find_helm
@@ -81,10 +82,10 @@ def detection_latency(api: client.ApiClient, helm: Helm, trials: int) -> list[fl
 
 
 def harness_app_time(
-    api: client.ApiClient, helm: Helm, *, deployer: Deployer | None = None
+    api: client.ApiClient, helm: Helm, *, image_loader: ImageLoader | None = None
 ) -> float:
-    """Install the web chart (2 replicas) through the Deployer and pass ``ready``."""
-    deployer = deployer or Deployer(run_id=uuid.uuid4().hex[:6], api=api, helm=helm)
+    """Install the web chart (2 replicas) through a Deployer of its own and pass ``ready``."""
+    deployer = Deployer(run_id=uuid.uuid4().hex[:6], api=api, helm=helm, image_loader=image_loader)
     app = App(
         name="web",
         source=ChartRef(str(CHART)),

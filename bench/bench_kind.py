@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from bench_checks import harness_app_time, plain_script_time
@@ -34,7 +35,6 @@ from harness import tools
 from harness.clusters import acquire
 from harness.clusters.base import ClusterSpec
 from harness.clusters.kind import KindProvider
-from harness.deploy import Deployer
 from harness.helm import Helm
 from harness.images import ImageLoader
 from harness.kube import api_client
@@ -43,9 +43,9 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURE_IMAGE = "helm-harness/fixture-app:1"
 
 
-def timed(fn: object, *args: object) -> float:
+def timed(fn: Callable[..., object], *args: object, **kwargs: object) -> float:
     started = time.monotonic()
-    fn(*args)  # type: ignore[operator]
+    fn(*args, **kwargs)
     return time.monotonic() - started
 
 
@@ -76,20 +76,19 @@ def main() -> int:
         for name in names:
             spec = ClusterSpec(name=name, image=image, wait_seconds=300)
             creates.append(timed(provider.create, spec))
-            reuses.append(timed(acquire, provider, spec, True))
+            reuses.append(timed(acquire, provider, spec, reuse=True))
             print(f"created {name}: {creates[-1]:.1f} s, reuse {reuses[-1]:.2f} s", flush=True)
         info = provider.get(names[0])
         helm_bin = tools.find_helm()
         with api_client(info.kubeconfig, info.context) as api, tempfile.TemporaryDirectory() as tmp:
             helm = Helm(helm_bin, kubeconfig=info.kubeconfig, context=info.context)
             loader = ImageLoader(lambda images: provider.load_images(info.name, images))
-            deployer = Deployer(run_id="bench", api=api, helm=helm, image_loader=loader)
             kubectl = str(tools.bin_dir() / "kubectl")
             # Warm-up: the fixture image into the node, and a first install of each kind.
-            harness_app_time(api, helm, deployer=deployer)
+            harness_app_time(api, helm, image_loader=loader)
             plain_script_time(info.kubeconfig, helm_bin, kubectl)
             for index in range(args.apps):
-                harness_s.append(harness_app_time(api, helm, deployer=deployer))
+                harness_s.append(harness_app_time(api, helm, image_loader=loader))
                 plain_s.append(plain_script_time(info.kubeconfig, helm_bin, kubectl))
                 tag = fresh_image(Path(tmp))
                 started = time.monotonic()
