@@ -290,6 +290,10 @@ def test_kind_image_and_k8s_version_are_one_choice(tmp_path: Path) -> None:
         KindProvider().create_argv(ClusterSpec(name="x", image="me/node:v1", k8s_version="1.36"))
     argv = KindProvider().create_argv(ClusterSpec(name="x", k8s_version="1.36"))
     assert argv[argv.index("--image") + 1] == node_image("v1.36.4")
+    with pytest.raises(UsageError, match="names the node image a/b:1"):
+        KindProvider().create_argv(
+            ClusterSpec(name="x", k8s_version="1.36", config=tmp_path / "c.yaml")
+        )
 
 
 def test_kind_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

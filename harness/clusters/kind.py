@@ -144,6 +144,12 @@ class KindProvider:
                 f"--kind-image {spec.image} and --k8s-version {spec.k8s_version}: give one "
                 "(the node image decides the Kubernetes version)"
             )
+        configured = config_image(spec.config)
+        if spec.k8s_version and configured:
+            raise UsageError(
+                f"--k8s-version {spec.k8s_version}: the kind config {spec.config} names the "
+                f"node image {configured}, which --k8s-version would replace: give one"
+            )
         if spec.image:
             argv += ["--image", spec.image]
         elif spec.k8s_version:
