@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 
+import harness.metrics
 from harness import tools
 from harness.checks import metrics as metrics_check
 from harness.checks import run_check
@@ -239,6 +241,8 @@ def test_unavailable_metrics_are_recorded_and_fail_the_check(
         return real_lookup(name)
 
     monkeypatch.setattr(ctx.resolver, "by_name", without_metrics)
+    # ... and without its APIService registered either.
+    monkeypatch.setattr(harness.metrics, "_apiservice_state", lambda ctx: None)
 
     result = take_snapshot(ctx, tmp_path, timings={})
     reason = "metrics unavailable: the cluster does not serve metrics.k8s.io (no metrics-server)"
@@ -258,6 +262,28 @@ def test_unavailable_metrics_are_recorded_and_fail_the_check(
     assert str(info.value) == (
         f"expected memory <= 1Gi for the app's pods together; observed {reason}"
     )
+
+
+def test_a_registered_metrics_server_not_yet_available_is_waited_for(
+    install_app: Any, k8s: client.ApiClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on a cluster that has just started: metrics-server's APIService exists (the real
+    one of the session cluster), but discovery does not list metrics.k8s.io for the first
+    seconds. The snapshot waits for it within its wait instead of giving up."""
+    chart = tiny_chart(tmp_path, "latemetrics", ANNOTATED_ONLY)
+    ctx = install_ready(install_app, chart, k8s, pods=2)
+    real_lookup = ctx.resolver.by_name
+    until = time.monotonic() + 2
+
+    def late_metrics(name: str) -> Any:
+        if name == "pods.metrics.k8s.io" and time.monotonic() < until:
+            raise UsageError(f"unknown resource type {name!r} (not served by this cluster)")
+        return real_lookup(name)
+
+    monkeypatch.setattr(ctx.resolver, "by_name", late_metrics)
+    result = take_snapshot(ctx, tmp_path, timings={}, wait=60)
+    assert result["source"] == "metrics.k8s.io", result
+    assert time.monotonic() >= until
 
 
 # -- without a cluster ---------------------------------------------------------------------
