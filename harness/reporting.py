@@ -175,10 +175,16 @@ class RunRecorder:
 
 
 def stable_nodeid(report: pytest.TestReport) -> str:
-    """The item's id without the ``@group`` that xdist's ``--dist loadgroup`` appends."""
+    """The item's id without the ``@group`` that xdist's ``--dist loadgroup`` appends. A
+    suite item's group is ``<suite>::<app>``; an ``@`` in a suite item's own name is part
+    of its id (the upgrade phases: ``ready@from``, ``ready@to``, ``ready@rollback``) and
+    is kept, so that every phase reports under its own id."""
     nodeid = report.nodeid
-    if "xdist_group" in report.keywords and "@" in nodeid:
-        nodeid = nodeid.rpartition("@")[0]
+    if "xdist_group" not in report.keywords or "@" not in nodeid:
+        return nodeid
+    base, _, suffix = nodeid.rpartition("@")
+    if "::" in suffix or not base.split("::", 1)[0].endswith((".yaml", ".yml")):
+        return base
     return nodeid
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from xml.etree import ElementTree
 
 import pytest
 
@@ -61,6 +62,29 @@ def test_a_clean_upgrade_passes_every_phase(
             "*shop::settings@rollback FAILED*",  # rolled back to 0.1.0: gone again
         ]
     )
+    # Every item reaches every report under its own id (ids were once cut at their last
+    # "@", so the three phases of a check collapsed into one).
+    expected = [
+        "install[from]",
+        "ready@from",
+        "settings@from",
+        "upgrade",
+        "crd-drift",
+        "ready@to",
+        "settings@to",
+        "rollback",
+        "ready@rollback",
+        "settings@rollback",
+    ]
+    record = json.loads((pytester.path / "out" / "results.json").read_text())
+    ids = [item["id"] for app in record["apps"] for item in app["items"]]
+    assert sorted(i.rsplit("::", 1)[1] for i in ids) == sorted(expected)
+    assert record["outcomes"]["total"] == len(expected)
+    junit = ElementTree.parse(pytester.path / "out" / "junit.xml")
+    names = [case.get("name") for case in junit.iter("testcase")]
+    assert len(names) == len(set(names)) == len(expected), names
+    html = (pytester.path / "out" / "report.html").read_text()
+    assert all(name in html for name in ("ready@from", "ready@to", "ready@rollback"))
 
 
 def test_an_upgrade_helm_refuses_fails_with_helms_reason(
