@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from harness import manifests
+from harness.errors import HarnessError
 from harness.suite import App, Suite
 
 CLUSTER_SCOPED_KINDS = {
@@ -57,7 +59,13 @@ def rendered_cluster_objects(helm: Path, app: App) -> set[str]:
     if proc.returncode != 0:
         return set()  # the install item reports Helm's reason; nothing to compare here
     found = set()
-    for doc in yaml.safe_load_all(proc.stdout):
+    try:
+        documents = manifests.load_all(proc.stdout)
+    except yaml.YAMLError as exc:
+        raise HarnessError(
+            f"helm template of {app.name!r} gave YAML that cannot be read: {exc}"
+        ) from exc
+    for doc in documents:
         if isinstance(doc, dict) and doc.get("kind") in CLUSTER_SCOPED_KINDS:
             found.add(f"{doc['kind']}/{(doc.get('metadata') or {}).get('name')}")
     return found
@@ -69,7 +77,13 @@ def find_clashes(helm: Path, apps: Iterable[tuple[Suite, App]]) -> list[str]:
     clashes = []
     for suite, app in apps:
         label = f"{suite.path.name}::{app.name}"
-        for obj in sorted(rendered_cluster_objects(helm, app)):
+        try:
+            objects = rendered_cluster_objects(helm, app)
+        except HarnessError:
+            raise
+        except Exception as exc:  # never an INTERNALERROR: name the app
+            raise HarnessError(f"{label}: rendering it for the clash check failed: {exc}") from exc
+        for obj in sorted(objects):
             if obj in owners and owners[obj] != label:
                 clashes.append(
                     f"{owners[obj]} and {label} both render the cluster-scoped {obj}: they "

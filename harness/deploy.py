@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from kubernetes import client
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from harness import manifests
 from harness.checks.context import AppContext
 from harness.errors import HarnessError, HelmError
 from harness.helm import Helm
@@ -396,4 +396,4 @@ def values_digest(app: App) -> str:
 
 
 def _documents(text: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict) and doc.get("kind")]
+    return [doc for doc in manifests.load_all(text) if isinstance(doc, dict) and doc.get("kind")]

@@ -24,6 +24,7 @@ from typing import Any
 import pyhelm3.errors
 import yaml
 
+from harness import manifests
 from harness.checks.helmtest import TEST_HOOKS
 from harness.errors import UsageError
 from harness.helm import HelmCommand, chart_flags, helm_reason
@@ -76,7 +77,7 @@ def render(
 def inspect(text: str) -> Rendered:
     """Sort the rendered objects into what ``ready``, ``helmTest`` and ``http`` will see."""
     found = Rendered()
-    for obj in yaml.safe_load_all(text):
+    for obj in manifests.load_all(text):
         if not isinstance(obj, dict) or not obj.get("kind"):
             continue
         kind, name = str(obj["kind"]), str((obj.get("metadata") or {}).get("name", ""))
@@ -131,7 +132,7 @@ def app_name(given: str | None, chart: str, *, local: bool) -> str:
 def _local_chart_name(path: Path) -> str | None:
     try:
         if path.is_dir():
-            meta = yaml.safe_load((path / "Chart.yaml").read_text())
+            meta = manifests.load((path / "Chart.yaml").read_text())
         else:
             with tarfile.open(path) as archive:
                 member = next(
@@ -140,7 +141,7 @@ def _local_chart_name(path: Path) -> str | None:
                     if m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")
                 )
                 stream = archive.extractfile(member)
-                meta = yaml.safe_load(stream.read()) if stream else None
+                meta = manifests.load(stream.read().decode("utf-8", "replace")) if stream else None
     except (OSError, StopIteration, tarfile.TarError, yaml.YAMLError):
         return None  # Helm will say what is wrong with it
     name = meta.get("name") if isinstance(meta, dict) else None

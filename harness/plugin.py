@@ -344,7 +344,7 @@ def _check_clashes(session: pytest.Session) -> None:
     """Two apps of the run rendering the same cluster-scoped object: a usage error."""
     from harness.clashes import find_clashes
     from harness.collect import HarnessItem
-    from harness.errors import MissingBinariesError
+    from harness.errors import HarnessError, MissingBinariesError
     from harness.tools import find_helm
 
     apps = {}
@@ -357,7 +357,10 @@ def _check_clashes(session: pytest.Session) -> None:
         helm = find_helm(session_of(session.config).options.helm)
     except MissingBinariesError:
         return  # the items themselves will say helm is missing
-    clashes = find_clashes(helm, apps.values())
+    try:
+        clashes = find_clashes(helm, apps.values())
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     if clashes:
         raise pytest.UsageError("apps that cannot share the cluster:\n" + "\n".join(clashes))
 

@@ -8,7 +8,6 @@ file" section and ``harness/schema/suite.schema.json``). :func:`load_suite` retu
 from __future__ import annotations
 
 import copy
-import datetime
 import difflib
 import functools
 import json
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 import yaml
 
 from harness.errors import UsageError
+from harness.manifests import KubeLoader
 from harness.units import parse_duration
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ def find_suite_files(folder: Path) -> list[Path]:
 
 def _declared_kind(text: str) -> str | None:
     """The ``kind`` of the first YAML document, if it is a mapping that has one."""
-    loader = yaml.SafeLoader(text)
+    loader = KubeLoader(text)
     try:
         root = loader.get_node() if loader.check_node() else None
     finally:
@@ -263,7 +263,7 @@ class _Document:
             raise SuiteError(path, line, "", "the file is not UTF-8 text") from exc
         loader: yaml.SafeLoader | None = None
         try:
-            loader = yaml.SafeLoader(text)
+            loader = KubeLoader(text)
             root = loader.get_node() if loader.check_node() else None
             if root is None:
                 raise SuiteError(path, None, "", f"the file is empty; {_SUITE_START}")
@@ -427,8 +427,6 @@ def _describe(value: Any, node: yaml.Node | None) -> str:
         return raw
     if isinstance(value, (int, float)):
         return f"the number {raw}"
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return f"the date {raw}"
     return repr(raw)
 
 
