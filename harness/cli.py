@@ -248,11 +248,10 @@ def _cluster(args: argparse.Namespace) -> int:
         provider.delete(args.name)
         print(f"deleted {provider.name} cluster {args.name}", file=sys.stderr)
         return EXIT_OK
-    if args.k8s_version and provider.name == "kwok" and args.k8s_version != tools.K8S_VERSION:
-        raise UsageError(
-            f"--k8s-version {args.k8s_version}: kwok clusters run the binaries built for "
-            f"{tools.K8S_VERSION}; build others with K8S_VERSION=vX.Y.Z {tools.INSTALL_HINT}"
-        )
+    if provider.name == "kwok":
+        from harness.clusters.kwok import check_k8s_version
+
+        check_k8s_version(args.k8s_version)
     spec = ClusterSpec(
         name=args.name,
         config=args.config,

@@ -223,6 +223,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _check_report_dir(path: Path) -> None:
+    """--report-dir must be a folder this run can write, or one it can make: found at the
+    start, not after the whole run (exit code 4). Nothing is created here (a run that uses
+    no suite writes no report)."""
+    for existing in [path, *path.absolute().parents]:
+        if existing.exists():
+            break
+    if not existing.is_dir():
+        where = "is" if existing == path else f"lies under {existing}, which is"
+        raise pytest.UsageError(f"--report-dir {path}: {where} a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "cannot be written" if existing == path else f"cannot be made in {existing}"
+        raise pytest.UsageError(f"--report-dir {path}: {what} (permission denied)")
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Items of one app (and of apps joined by dependsOn) run on one xdist worker."""
@@ -242,6 +257,16 @@ def pytest_configure(config: pytest.Config) -> None:
         from harness.shard import Shard
 
         Shard.parse(opt.harness_shard)
+    if opt.harness_cluster == "kwok" and opt.harness_k8s_version:
+        from harness.clusters.kwok import check_k8s_version
+        from harness.errors import UsageError
+
+        try:
+            check_k8s_version(opt.harness_k8s_version)
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+    if not hasattr(config, "workerinput"):
+        _check_report_dir(Path(opt.harness_report_dir))
     workerinput: dict[str, Any] = getattr(config, "workerinput", {})
     run_id = workerinput.get(WORKER_RUN_ID) or uuid.uuid4().hex[:8]
     name = opt.harness_cluster_name or (

@@ -77,13 +77,31 @@ def test_kwok_cluster_is_created_and_deleted_by_the_run(pytester: pytest.Pyteste
         (["--kubeconfig", "/no/such/file"], "no such file: /no/such/file"),
         (["--kwok-pod-startup", "later"], "not a duration: 'later'"),
         (["--reuse-cluster", "--keep-cluster"], "--reuse-cluster already keeps the cluster"),
+        (
+            ["--cluster", "kwok", "--k8s-version", "1.35"],
+            f"--k8s-version v1.35: kwok clusters run the binaries built for {K8S_VERSION}",
+        ),
+        (["--report-dir", "setup.py"], "--report-dir setup.py: is a file, not a folder"),
+        (
+            ["--report-dir", "setup.py/reports"],
+            "--report-dir setup.py/reports: lies under",
+        ),
     ],
 )
 def test_bad_options_are_usage_errors(
     pytester: pytest.Pytester, args: list[str], message: str
 ) -> None:
     pytester.makepyfile("def test_nothing(): pass")
+    (pytester.path / "setup.py").write_text("")  # a file where a folder is wanted
     result = pytester.runpytest_subprocess(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
     assert "Traceback" not in result.stderr.str()
+
+
+def test_k8s_version_of_the_kwok_build_is_honoured_by_minor_or_patch() -> None:
+    from harness.clusters.kwok import check_k8s_version
+
+    minor = K8S_VERSION.rsplit(".", 1)[0]
+    for given in (K8S_VERSION, minor, minor.lstrip("v"), None):
+        check_k8s_version(given)  # no error: these name the binaries kwok runs

@@ -54,6 +54,7 @@ from harness.clusters.base import (
 from harness.errors import (
     ClusterError,
     ToolError,
+    UsageError,
 )
 
 DEFAULT_STAGES = (
@@ -130,6 +131,7 @@ class KwokProvider:
         return self.workdir() / "clusters" / name
 
     def create(self, spec: ClusterSpec) -> ClusterInfo:
+        check_k8s_version(spec.k8s_version)
         self.check()
         if self.exists(spec.name):
             raise name_taken(self.name, spec.name)
@@ -398,3 +400,24 @@ def _answers(kubeconfig: Path) -> bool:
         return True
     except Exception:  # any failure to answer means "not running"
         return False
+
+
+def check_k8s_version(version: str | None) -> None:
+    """kwok clusters run the binaries built for :data:`harness.tools.K8S_VERSION`: a
+    ``--k8s-version`` naming that version (or its minor, ``1.36``) is honoured, any other
+    is refused, the same way for ``run``, ``pytest`` and ``cluster up``."""
+    if not version:
+        return
+    from harness.clusters import normalize_k8s_version
+
+    built = tools.K8S_VERSION
+    try:
+        wanted = normalize_k8s_version(version)
+    except ValueError as exc:
+        raise UsageError(f"--k8s-version: {exc}") from exc
+    if wanted == built or built.startswith(wanted + "."):
+        return
+    raise UsageError(
+        f"--k8s-version {version}: kwok clusters run the binaries built for {built}; build "
+        f"others with K8S_VERSION=vX.Y.Z {tools.INSTALL_HINT}, or use kind"
+    )
