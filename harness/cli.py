@@ -295,7 +295,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from harness.suite import SuiteError, find_suite_files, load_suite
+    from harness.suite import SuiteError, find_suite_files, load_suite, name_collisions
 
     files: list[Path] = []
     usage_problem = False
@@ -315,6 +315,7 @@ def _validate(args: argparse.Namespace) -> int:
     for path in files:
         unique.setdefault(path.resolve(), path)
     invalid = 0
+    suites = []
     for path in unique.values():
         try:
             suite = load_suite(path)
@@ -322,8 +323,12 @@ def _validate(args: argparse.Namespace) -> int:
             print(exc)
             invalid += 1
             continue
+        suites.append(suite)
         checks = sum(len(app.checks or ()) for app in suite.apps)
         print(f"ok  {path} ({_count(len(suite.apps), 'app')}, {_count(checks, 'check')})")
+    for problem in name_collisions(suites):
+        print(f"helm-harness: error: {problem}", file=sys.stderr)
+        usage_problem = True
     if invalid:
         print(f"helm-harness: {invalid} of {len(unique)} suite files invalid", file=sys.stderr)
     return EXIT_USAGE if invalid or usage_problem else EXIT_OK

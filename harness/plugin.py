@@ -362,7 +362,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     errors = session_of(session.config).suite_errors
     if errors:
         raise pytest.UsageError("invalid suite file(s):\n" + "\n".join(errors))
+    _check_name_collisions(session)
     _check_clashes(session)
+
+
+def _check_name_collisions(session: pytest.Session) -> None:
+    """Two suite files whose apps would share a namespace: a usage error naming both."""
+    from harness.collect import HarnessItem
+    from harness.suite import name_collisions
+
+    suites = {str(i.suite.path): i.suite for i in session.items if isinstance(i, HarnessItem)}
+    problems = name_collisions(list(suites.values()))
+    if problems:
+        raise pytest.UsageError("suites that cannot run together:\n" + "\n".join(problems))
 
 
 def _check_clashes(session: pytest.Session) -> None:

@@ -44,6 +44,28 @@ CHECK_KINDS = (
 DEFAULT_TIMEOUT = 300.0  # seconds, for install + readiness of one app
 
 
+_SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def name_collisions(suites: list[Suite]) -> list[str]:
+    """Apps of different suite files that share a suite name and an app name, and so would
+    share one namespace (``h-<run>-<suite>-<app>``) and release: one line per pair."""
+    seen: dict[tuple[str, str], Path] = {}
+    problems = []
+    for suite in suites:
+        for app in suite.apps:
+            if app.namespace:
+                continue  # placed by the suite itself
+            first = seen.setdefault((suite.name, app.name), suite.path)
+            if first != suite.path:
+                problems.append(
+                    f"{first} and {suite.path} both have suite {suite.name!r} with app "
+                    f"{app.name!r}: they would share one namespace; give one of them another "
+                    "metadata.name"
+                )
+    return problems
+
+
 class SuiteError(UsageError):
     """A suite file is malformed: names the file, the line and the key."""
 
@@ -596,11 +618,22 @@ class _SuiteBuilder:
         name = (self.doc.data.get("metadata") or {}).get("name")
         if name:
             return str(name)
-        file_name = self.doc.path.name
+        file_name = derived = self.doc.path.name
         for suffix in (*SUITE_SUFFIXES, *YAML_SUFFIXES):
             if file_name.endswith(suffix):
-                return file_name[: -len(suffix)]
-        return file_name
+                derived = file_name[: -len(suffix)]
+                break
+        # The same rule the schema holds metadata.name to: the name goes into labels.
+        if not _SUITE_NAME.fullmatch(derived) or len(derived) > 63:
+            raise SuiteError(
+                self.doc.path,
+                None,
+                "metadata.name",
+                f"the suite's name defaults to the file name, {derived!r}, which is not a valid "
+                "suite name (letters, digits, '.', '_' and '-', starting with a letter or "
+                "digit, at most 63): rename the file or set metadata.name",
+            )
+        return derived
 
     def app(self, index: int, raw: dict[str, Any]) -> App:
         fields = {**self.defaults, **raw}

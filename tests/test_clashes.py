@@ -32,6 +32,24 @@ def test_two_apps_rendering_one_cluster_role_are_a_usage_error(pytester: pytest.
     assert "ClusterRole/pod-reader" in err
 
 
+def test_two_files_sharing_suite_and_app_names_are_a_usage_error(
+    pytester: pytest.Pytester,
+) -> None:
+    chart = tiny_chart(pytester.path, "reader", ROLE)
+    for suite in ("a", "b"):
+        (pytester.path / f"{suite}.suite.yaml").write_text(
+            "apiVersion: helm-harness/v1\nkind: Suite\nmetadata: {name: shop}\napps:\n"
+            f"  - {{name: web, chart: {chart}, values: {{roleName: role-{suite}}}}}\n"
+        )
+    result = pytester.runpytest_subprocess("--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert (
+        "a.suite.yaml and " in err and "b.suite.yaml both have suite 'shop' with app 'web'" in err
+    )
+    assert "Traceback" not in err
+
+
 def test_distinct_names_do_not_clash(pytester: pytest.Pytester) -> None:
     chart = tiny_chart(pytester.path, "reader", ROLE)
     (chart / "values.yaml").write_text("roleName: pod-reader\n")

@@ -23,6 +23,7 @@ from harness.suite import (
     find_suite_files,
     is_suite_file,
     load_suite,
+    name_collisions,
     suite_schema,
 )
 
@@ -602,6 +603,33 @@ def test_validate_reports_each_file(project: Path, capsys: pytest.CaptureFixture
         f"ok  {good} (2 apps, 12 checks)",
     ]
     assert "1 of 2 suite files invalid" in err and "Traceback" not in err
+
+
+def test_a_name_from_the_file_name_is_held_to_the_name_rule(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Once it passed validate, then every item failed with a 422 (the name goes into
+    labels)."""
+    weird = write(project, HEAD + APP, name="Weird Name_X.suite.yaml")
+    with pytest.raises(SuiteError) as failure:
+        load_suite(weird)
+    assert str(failure.value).startswith(f"{weird}: metadata.name: the suite's name defaults")
+    assert "'Weird Name_X'" in str(failure.value)
+    assert main(["validate", str(weird)]) == 4
+    named = write(project, HEAD + "metadata: {name: weird}\n" + APP, name="Weird Name_X.suite.yaml")
+    assert load_suite(named).name == "weird"
+
+
+def test_two_files_whose_apps_would_share_a_namespace_are_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Once a 409 traceback at install: the same metadata.name and app name in two files."""
+    first = write(project, HEAD + "metadata: {name: shop}\n" + APP, name="a.suite.yaml")
+    second = write(project, HEAD + "metadata: {name: shop}\n" + APP, name="b.suite.yaml")
+    assert main(["validate", str(project)]) == 4
+    err = capsys.readouterr().err
+    assert f"{first} and {second} both have suite 'shop' with app 'web'" in err
+    assert name_collisions([load_suite(first), load_suite(second)]) != []
 
 
 def test_validate_a_missing_path_or_a_folder_without_suites(
