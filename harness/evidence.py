@@ -29,7 +29,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client import ApiClient
 
-from harness.helm import MASK, SECRET_KEY, Helm
+from harness.helm import MASK, SECRET_KEY, Helm, mask_url_credentials
 
 MAX_LOG_BYTES = 256 * 1024
 MIN_SECRET_LENGTH = 4  # shorter strings ("1", "yes") are too common to scrub from text
@@ -119,6 +119,9 @@ def secrets_in_objects(objects: Iterable[Mapping[str, Any]]) -> set[str]:
                 except (binascii.Error, UnicodeDecodeError):
                     found.add(str(encoded))
             found |= {str(v) for v in (obj.get("stringData") or {}).values()}
+        if obj.get("kind") == "ConfigMap":  # a secret kept where it should not be
+            data = obj.get("data") or {}
+            found |= {str(v) for k, v in data.items() if looks_secret(str(k)) and v}
         for container in _containers(obj):
             for env in container.get("env") or []:
                 if isinstance(env, dict) and looks_secret(str(env.get("name", ""))):
@@ -164,6 +167,8 @@ def redact_object(obj: dict[str, Any]) -> dict[str, Any]:
     if obj.get("kind") == "Secret":
         obj.pop("data", None)
         obj.pop("stringData", None)
+    if obj.get("kind") == "ConfigMap" and isinstance(obj.get("data"), dict):
+        obj["data"] = {k: MASK if looks_secret(k) else v for k, v in obj["data"].items()}
     meta = obj.get("metadata")
     if isinstance(meta, dict):
         meta.pop("managedFields", None)
@@ -227,7 +232,8 @@ class Scrubber:
         self.pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def __call__(self, text: str) -> str:
-        return self.pattern.sub(MASK, text) if self.pattern is not None else text
+        text = self.pattern.sub(MASK, text) if self.pattern is not None else text
+        return mask_url_credentials(text)
 
 
 def _events(core: client.CoreV1Api, namespace: str) -> str:

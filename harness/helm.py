@@ -29,7 +29,9 @@ from harness.errors import HelmError
 
 log = logging.getLogger("harness.helm")
 
-SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|key|credential|auth|cert)", re.I)
+SECRET_KEY = re.compile(r"(pass(word|wd)?|pwd|secret|token|key|credential|auth|cert)", re.I)
+# Credentials inside a URL under any name: scheme://user:PASSWORD@host.
+URL_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+:)[^\s/@]+@")
 SECRET_FLAGS = {"--kube-token", "--password", "--token"}
 SET_FLAGS = {"--set", "--set-string", "--set-json", "--set-file", "--set-literal"}
 MASK = "******"
@@ -68,9 +70,14 @@ def redact_argv(argv: Sequence[object]) -> list[str]:
             part = part.split("=", 1)[0] + "=" + MASK
         elif "\n" in part:
             part = "<multi-line>"
-        out.append(part)
+        out.append(mask_url_credentials(part))
         previous = part if part.startswith("--") else ""
     return out
+
+
+def mask_url_credentials(text: str) -> str:
+    """``scheme://user:password@host`` with the password masked, wherever it appears."""
+    return URL_CREDENTIALS.sub(lambda m: f"{m['head']}{MASK}@", text)
 
 
 def _redact_assignment(item: str) -> str:

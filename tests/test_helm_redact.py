@@ -20,3 +20,15 @@ def test_tokens_and_secret_looking_set_values_are_masked() -> None:
 
 def test_multi_line_arguments_are_not_logged() -> None:
     assert redact_argv(["helm", "a\nb"]) == ["helm", "<multi-line>"]
+
+
+def test_url_credentials_and_pwd_names_are_masked_in_command_lines() -> None:
+    from harness.helm import redact_argv
+
+    argv = [
+        "helm", "install", "x", "c", "--repo", "https://ci:hunter2@charts.example.invalid",
+        "--set", "db.pwd=s3cret,db.host=h", "--set", "DB_PWD=abc",
+    ]  # fmt: skip
+    shown = " ".join(redact_argv(argv))
+    assert "hunter2" not in shown and "https://ci:******@charts.example.invalid" in shown
+    assert "s3cret" not in shown and "db.host=h" in shown and "abc" not in shown

@@ -314,11 +314,23 @@ def test_planted_secrets_reach_no_report_file_and_no_output(
                   containers:
                     - name: app
                       image: registry.example.invalid/app:1
-                      args: ["--db-password={{ .Values.db.password }}", "--verbose"]
+                      args: ["--db-password={{ .Values.db.password }}", "--pwd=argpwd-PLANTED"]
                       env:
                         - {name: API_TOKEN, value: envtoken-PLANTED}
+                        - {name: DB_PWD, value: envpwd-PLANTED}
+                        - {name: UPSTREAM, value: "https://bob:urlpass-PLANTED@example.invalid/x"}
                         - {name: SESSION_TOKEN, value: "{{ .Values.auth.apiToken }}"}
                         - {name: DSN, value: "postgres://app:{{ .Values.db.password }}@db/app"}
+            """
+        )
+    )
+    (chart / "templates" / "configmap.yaml").write_text(
+        textwrap.dedent(
+            """
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: "{{ .Release.Name }}-settings"}
+            data: {greeting: hello, db_passwd: cmsecret-PLANTED}
             """
         )
     )
@@ -344,7 +356,10 @@ def test_planted_secrets_reach_no_report_file_and_no_output(
     bundle = out / "bundles" / "vault" / "vault"
     pods = (bundle / "pods.yaml").read_text()
     assert "API_TOKEN" in pods and "******" in pods, "the bundle shows the env var, masked"
-    assert "--db-password=******" in pods
+    assert "--db-password=******" in pods and "--pwd=******" in pods
+    assert "https://bob:******@example.invalid/x" in pods
+    resources = (bundle / "resources.yaml").read_text()
+    assert "greeting: hello" in resources and "db_passwd: '******'" in resources
     status = json.loads((bundle / "helm-status.json").read_text())
     assert status["info"]["status"] == "deployed" and "config" not in status
     assert "running: " in result.stdout.str(), "helm's command lines were logged"
@@ -355,6 +370,10 @@ def test_planted_secrets_reach_no_report_file_and_no_output(
         "envtoken-PLANTED",
         "chartdata-PLANTED",
         "stringdata-PLANTED",
+        "argpwd-PLANTED",
+        "envpwd-PLANTED",
+        "urlpass-PLANTED",
+        "cmsecret-PLANTED",
     ]
     needles = ["PLANTED"] + [base64.b64encode(p.encode()).decode() for p in planted]
     files = [p for p in out.rglob("*") if p.is_file()]
