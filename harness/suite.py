@@ -45,6 +45,25 @@ DEFAULT_TIMEOUT = 300.0  # seconds, for install + readiness of one app
 
 
 _SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_SET_PART = r"(?:[^.\[\]\\=,]|\\.)+(?:\[\d+\])*"
+_SET_KEY = re.compile(rf"{_SET_PART}(?:\.{_SET_PART})*")
+
+
+def _kind_of(value: Any) -> str:
+    return {
+        list: "a list",
+        str: "text",
+        int: "a number",
+        float: "a number",
+        bool: "true/false",
+    }.get(type(value), type(value).__name__)
+
+
+def load_values_text(text: str) -> Any:
+    """A values file's content, read as Helm reads it."""
+    from harness.manifests import load
+
+    return load(text)
 
 
 def name_collisions(suites: list[Suite]) -> list[str]:
@@ -291,6 +310,18 @@ class _Document:
                 raise SuiteError(path, None, "", f"the file is empty; {_SUITE_START}")
             _Inspector(path).inspect(root)
             data = loader.construct_document(root)
+            if loader.check_node():
+                extra = loader.get_node()
+                if extra is not None and not (
+                    isinstance(extra, yaml.ScalarNode) and extra.tag.endswith(":null")
+                ):
+                    raise SuiteError(
+                        path,
+                        extra.start_mark.line + 1,
+                        "",
+                        "a second YAML document: a suite file holds one suite (put the "
+                        "other in a file of its own)",
+                    )
         except yaml.MarkedYAMLError as exc:
             raise _yaml_error(path, exc) from exc
         except yaml.reader.ReaderError as exc:
@@ -659,7 +690,7 @@ class _SuiteBuilder:
                 self.values_file((*origin["valuesFiles"], i), entry)
                 for i, entry in enumerate(fields.get("valuesFiles", ()))
             ),
-            set_values=copy.deepcopy(fields.get("set", {})),
+            set_values=self.set_values(origin.get("set", ()), fields.get("set", {})),
             depends_on=tuple(fields.get("dependsOn", ())),
             timeout=self.duration(origin["timeout"], fields["timeout"])
             if "timeout" in fields
@@ -733,7 +764,38 @@ class _SuiteBuilder:
             )
         if not where.is_file():
             raise self.doc.error(loc, f"{where} is not a file")
+        # Helm takes only a mapping (or nothing) as a values file; say so now, not at install.
+        try:
+            content = load_values_text(where.read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self.doc.error(loc, f"cannot read the values file {where}: {exc}") from exc
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            at = f"{where}:{mark.line + 1}" if mark else str(where)
+            raise self.doc.error(
+                loc, f"the values file is not valid YAML ({at}: {exc.problem})"
+            ) from exc
+        except yaml.YAMLError as exc:
+            raise self.doc.error(loc, f"the values file {where} is not valid YAML: {exc}") from exc
+        if content is not None and not isinstance(content, dict):
+            raise self.doc.error(
+                loc,
+                f"the values file {where} holds {_kind_of(content)}, not a mapping of values "
+                "(Helm refuses it)",
+            )
         return where
+
+    def set_values(self, loc: Loc, raw: dict[str, Any]) -> dict[str, Any]:
+        """``set`` keys as Helm's --set parses them: dotted names with [N] indexes."""
+        for key in raw:
+            if not _SET_KEY.fullmatch(str(key)):
+                raise self.doc.error(
+                    (*loc, key) if loc else ("set", key),
+                    "not a key Helm's --set can parse (names joined by '.', each with "
+                    "optional [N] list indexes, e.g. image.tag or args[0]; escape a dot in a "
+                    "name as \\.)",
+                )
+        return copy.deepcopy(raw)
 
     def duration(self, loc: Loc, value: str | float) -> float:
         try:

@@ -632,6 +632,40 @@ def test_two_files_whose_apps_would_share_a_namespace_are_refused(
     assert name_collisions([load_suite(first), load_suite(second)]) != []
 
 
+@pytest.mark.parametrize("key", ["image[", "a..b", ".a", "a.", "args[x]", "a]b"])
+def test_set_keys_helm_cannot_parse_are_named(project: Path, key: str) -> None:
+    """Helm would say only 'error parsing index: EOF', naming no key."""
+    path = write(project, HEAD + APP + f"    set: {{'{key}': 1}}\n")
+    error = suite_error(path)
+    assert (error.line, error.key) == (7, f'apps[0].set["{key}"]'), str(error)
+    assert "not a key Helm's --set can parse" in error.problem
+
+
+def test_set_keys_helm_parses_are_taken(project: Path) -> None:
+    path = write(project, HEAD + APP + "    set: {image.tag: v1, 'args[0]': x, 'a\\.b.c': 1}\n")
+    assert set(load_suite(path).apps[0].set_values) == {"image.tag", "args[0]", "a\\.b.c"}
+
+
+def test_a_values_file_helm_refuses_is_named(project: Path) -> None:
+    (project / "suites" / "list.yaml").write_text("- a\n- b\n")
+    path = write(project, HEAD + APP + "    valuesFiles: [list.yaml]\n")
+    error = suite_error(path)
+    assert (error.line, error.key) == (7, "apps[0].valuesFiles[0]")
+    assert "holds a list, not a mapping of values" in error.problem
+    (project / "suites" / "list.yaml").write_text("a: [1,\n")
+    error = suite_error(path)
+    assert "the values file is not valid YAML" in error.problem and "list.yaml:" in error.problem
+    (project / "suites" / "list.yaml").write_text("")
+    assert load_suite(path).apps[0].values_files  # an empty values file is fine
+
+
+def test_a_second_document_is_not_ignored(project: Path) -> None:
+    path = write(project, HEAD + APP + "---\n" + HEAD + APP)
+    error = suite_error(path)
+    assert error.line == 8 and "a second YAML document" in error.problem
+    assert load_suite(write(project, HEAD + APP + "---\n")).apps  # a trailing '---' is fine
+
+
 def test_validate_a_missing_path_or_a_folder_without_suites(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
