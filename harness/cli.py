@@ -138,6 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--kubeconfig", type=Path, help="also sweep namespaces on this (existing) cluster"
     )
     sweeping.add_argument("--context", help="context in --kubeconfig")
+    sweeping.add_argument(
+        "--name",
+        metavar="PATTERN",
+        help="only clusters whose name matches this shell pattern, e.g. 'hh-*'",
+    )
+    sweeping.add_argument(
+        "--older-than",
+        type=_duration,
+        metavar="DURATION",
+        help="only clusters created longer ago than this, e.g. 2h (a cluster made seconds "
+        "ago by a run that has just handed it over is left alone)",
+    )
 
     validate = commands.add_parser(
         "validate", help="check suite files against the schema, without a cluster"
@@ -271,16 +283,23 @@ def _cluster(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    import os
+    import fnmatch
 
+    from harness.clusters.state import ClusterRecord
     from harness.clusters.sweep import sweep
 
     if args.kubeconfig is not None and not args.kubeconfig.is_file():
         raise UsageError(f"--kubeconfig {args.kubeconfig}: no such file")
+    def selected(record: ClusterRecord) -> bool:
+        if args.name and not fnmatch.fnmatchcase(record.name, args.name):
+            return False
+        return args.older_than is None or record.age > args.older_than
+
     result = sweep(
         dry_run=args.dry_run,
         kubeconfig=args.kubeconfig,
         context=args.context,
+        select=selected,
         sweeper_pid=os.getpid(),
     )
     for line in result.removed:

@@ -29,7 +29,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client import ApiClient
 
-from harness.helm import MASK, SECRET_KEY, Helm, mask_url_credentials
+from harness.helm import Helm
+from harness.redact import MASK, looks_secret, mask_url_credentials
 
 MAX_LOG_BYTES = 256 * 1024
 MIN_SECRET_LENGTH = 4  # shorter strings ("1", "yes") are too common to scrub from text
@@ -86,10 +87,6 @@ def _part(path: Path, scrub: Callable[[str], str], produce: Callable[[], str]) -
     except Exception as exc:  # a part we cannot read must not hide the failure
         text = f"# could not collect: {type(exc).__name__}: {exc}\n"
     path.write_text(scrub(text))
-
-
-def looks_secret(name: str) -> bool:
-    return bool(SECRET_KEY.search(name))
 
 
 def secret_values(values: Any, *, secret: bool = False) -> set[str]:

@@ -26,15 +26,12 @@ import pyhelm3.command
 import pyhelm3.errors
 
 from harness.errors import HelmError
+from harness.redact import MASK, SECRET_KEY, mask_url_credentials
 
 log = logging.getLogger("harness.helm")
 
-SECRET_KEY = re.compile(r"(pass(word|wd)?|pwd|secret|token|key|credential|auth|cert)", re.I)
-# Credentials inside a URL under any name: scheme://user:PASSWORD@host.
-URL_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+:)[^\s/@]+@")
 SECRET_FLAGS = {"--kube-token", "--password", "--token"}
 SET_FLAGS = {"--set", "--set-string", "--set-json", "--set-file", "--set-literal"}
-MASK = "******"
 PLAIN_HTTP_ENV = "HELM_HARNESS_PLAIN_HTTP"
 LOOPBACK_OCI = re.compile(r"oci://(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?(/|$)", re.I)
 
@@ -73,11 +70,6 @@ def redact_argv(argv: Sequence[object]) -> list[str]:
         out.append(mask_url_credentials(part))
         previous = part if part.startswith("--") else ""
     return out
-
-
-def mask_url_credentials(text: str) -> str:
-    """``scheme://user:password@host`` with the password masked, wherever it appears."""
-    return URL_CREDENTIALS.sub(lambda m: f"{m['head']}{MASK}@", text)
 
 
 def _redact_assignment(item: str) -> str:

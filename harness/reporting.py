@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.evidence import Scrubber, looks_secret, redact_args, secret_values
-from harness.helm import MASK
+from harness.evidence import Scrubber, redact_args, secret_values
 from harness.plugin import APP_RECORD, session_key
+from harness.redact import MASK, looks_secret
 
 if TYPE_CHECKING:
     from harness.session import HarnessSession

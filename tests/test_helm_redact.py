@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from harness.helm import MASK, redact_argv
+from harness.helm import redact_argv
+from harness.redact import MASK
 
 
 def test_tokens_and_secret_looking_set_values_are_masked() -> None:

@@ -17,8 +17,10 @@ The same suites run on real kind and k3d clusters in ``.github/workflows/provide
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -691,3 +693,31 @@ def test_sweep_removes_what_dead_runs_left_and_keeps_what_live_runs_hold(
                 core.delete_namespace(name)
         state.forget_run(dead_run)
         state.forget_run(live_run)
+
+
+def test_sweep_shows_owners_and_takes_name_and_age_filters(own_name: str) -> None:
+    """On a shared machine sweep once offered a cluster another user had made seconds
+    earlier: each candidate now says who made it, with what command, and when; --name and
+    --older-than narrow what is looked at."""
+    KwokProvider().create(ClusterSpec(name=own_name, wait_seconds=60))
+    orphan("kwok", own_name)
+
+    def dry(*flags: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "cluster", "sweep", "--dry-run", *flags],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    listed = dry("--name", own_name)
+    line = next(line for line in listed.splitlines() if own_name in line)
+    assert line.startswith(f"would delete kwok cluster {own_name} (created ")
+    assert f" by {getpass.getuser()}@{socket.gethostname()} (" in line
+    assert "pytest" in line  # the command that made it (this test run)
+    assert own_name not in dry("--name", "someone-else-*")
+    assert own_name not in dry("--name", own_name, "--older-than", "1h")
+    assert own_name in dry("--name", own_name[:-2] + "*", "--older-than", "0s")
+    KwokProvider().delete(own_name)

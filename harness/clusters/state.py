@@ -74,7 +74,16 @@ class ClusterRecord:
         made = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created))
         pids = ", ".join(str(holder.pid) for holder in self.holders) or "none"
         run = f"run {self.run_id}, " if self.run_id else ""
-        return f"created {made}, {run}held by pid {pids}"
+        owner = self.details.get("owner")
+        command = self.details.get("command")
+        by = f" by {owner}" if owner else ""
+        how = f" ({command})" if command else ""
+        return f"created {made}{by}{how}, {run}held by pid {pids}"
+
+    @property
+    def age(self) -> float:
+        """Seconds since the record was made."""
+        return max(0.0, time.time() - self.created)
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,26 @@ def harness_processes() -> list[Process]:
     return [proc for proc in found if proc is not None and is_harness_command(proc.cmdline)]
 
 
+def creator() -> dict[str, str]:
+    """Who is creating a cluster: ``user@host`` and the command line (secret-looking flag
+    values and URL credentials masked), for ``cluster sweep`` to show."""
+    import getpass
+    import socket
+
+    from harness.redact import mask_flag_values
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid
+        user = str(os.getuid())
+    me = process(os.getpid())
+    argv = me.cmdline.split() if me else []
+    command = " ".join(mask_flag_values(argv))
+    if len(command) > 200:
+        command = command[:197] + "..."
+    return {"owner": f"{user}@{socket.gethostname()}", "command": command}
+
+
 def this_process(run_id: str = "") -> Holder:
     me = process(os.getpid())
     return Holder(pid=os.getpid(), started=me.started if me else None, run_id=run_id)
@@ -185,7 +214,7 @@ def record_cluster(
         kubeconfig=str(kubeconfig),
         run_id=run_id,
         holders=(this_process(run_id),),
-        details=dict(details or {}),
+        details={**creator(), **(details or {})},
     )
     _write(record.path, _record_json(record))
     return record
