@@ -290,6 +290,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     if args.kubeconfig is not None and not args.kubeconfig.is_file():
         raise UsageError(f"--kubeconfig {args.kubeconfig}: no such file")
+
     def selected(record: ClusterRecord) -> bool:
         if args.name and not fnmatch.fnmatchcase(record.name, args.name):
             return False

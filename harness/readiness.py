@@ -141,8 +141,28 @@ def container_states(pod: Obj) -> str:
         code = (detail or {}).get("exitCode")
         exit_text = f" exit {code}" if code is not None else ""
         restarts = status.get("restartCount", 0)
-        parts.append(f"{status.get('name')}: {what} {reason}{exit_text} (restarts {restarts})")
-    return "; ".join(parts) or f"phase {_status(pod).get('phase', 'unknown')}"
+        message = _short((detail or {}).get("message")) if what == "waiting" else ""
+        said = f": {message}" if message else ""
+        parts.append(
+            f"{status.get('name')}: {what} {reason}{exit_text} (restarts {restarts}){said}"
+        )
+    if parts:
+        return "; ".join(parts)
+    # No container has a state yet: why, as Kubernetes says it (e.g. the scheduler's
+    # "0/1 nodes are available: 1 Insufficient ephemeral-storage").
+    text = f"phase {_status(pod).get('phase', 'unknown')}"
+    for condition in _status(pod).get("conditions") or []:
+        if condition.get("status") != "True" and condition.get("reason"):
+            text += (
+                f"; {condition.get('type')}={condition.get('status')} "
+                f"({condition['reason']}: {_short(condition.get('message'))})"
+            )
+    return text
+
+
+def _short(text: object, limit: int = 240) -> str:
+    shown = " ".join(str(text or "").split())
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 PREDICATES: dict[str, Callable[[Obj], bool]] = {

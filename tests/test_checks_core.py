@@ -75,6 +75,39 @@ def test_wait_that_never_holds_says_what_it_saw(install_app: Any) -> None:
     assert "Available=False" in str(info.value)
 
 
+def test_a_failed_jsonpath_wait_says_the_value_it_saw(install_app: Any) -> None:
+    """Once it said only "no status" for a ConfigMap; now the expression's value."""
+    ctx = install_app("web")
+    spec = {"resource": "deployment/web-web", "for": "jsonpath={.spec.replicas}=5", "timeout": "1s"}
+    with pytest.raises(CheckFailed) as info:
+        run_check(ctx, Check(kind="wait", spec=spec))
+    assert "Deployment/web-web: {.spec.replicas} = '1'" in str(info.value)
+    missing = {"resource": "deployment/web-web", "for": "jsonpath={.spec.nope}=x", "timeout": "1s"}
+    with pytest.raises(CheckFailed) as info:
+        run_check(ctx, Check(kind="wait", spec=missing))
+    assert "{.spec.nope} = nothing (no such field)" in str(info.value)
+
+
+def test_an_unschedulable_pod_says_what_the_scheduler_said(install_app: Any, tmp_path: Any) -> None:
+    """Once only "phase Pending": now the scheduler's reason and the latest warning."""
+    chart = tiny_chart(
+        tmp_path,
+        "picky",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: picky}\nspec:\n"
+        "  selector: {matchLabels: {app: picky}}\n  template:\n"
+        "    metadata: {labels: {app: picky}}\n    spec:\n"
+        "      nodeSelector: {helm-harness.io/no-such-node: 'true'}\n"
+        "      containers: [{name: c, image: helm-harness/fixture-app:1}]\n",
+    )
+    ctx = install_app(chart, timeout=4)
+    with pytest.raises(CheckFailed) as info:
+        run_check(ctx, Check(kind="ready", spec={}))
+    text = str(info.value)
+    assert "PodScheduled=False (Unschedulable: 0/1 nodes are available" in text, text
+    assert "node affinity/selector" in text
+    assert "latest warning: FailedScheduling on Pod/picky-" in text
+
+
 def test_wait_for_delete_and_create(install_app: Any) -> None:
     ctx = install_app("web")
     core = client.CoreV1Api(ctx.api)

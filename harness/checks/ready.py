@@ -118,4 +118,32 @@ def _pod_evidence(ctx: AppContext, namespace: str) -> str:
     except Exception as exc:  # evidence is best effort; the failure itself stands
         return f"(could not list pods: {exc})"
     lines = [f"  pod/{p['metadata']['name']}: {container_states(p)}" for p in pods[:10]]
-    return "pods:\n" + "\n".join(lines) if lines else "no pods in the namespace"
+    text = "pods:\n" + "\n".join(lines) if lines else "no pods in the namespace"
+    return text + _latest_warning(ctx, namespace)
+
+
+def _latest_warning(ctx: AppContext, namespace: str) -> str:
+    """The namespace's most recent Warning event, as the cause Kubernetes states."""
+    try:
+        events = ctx.lister_for(ctx.resolver.by_name("events"))(
+            namespace=namespace, field_selector="type=Warning"
+        )["items"]
+    except Exception:  # evidence is best effort
+        return ""
+    if not events:
+        return ""
+
+    def when(event: Obj) -> str:
+        return str(
+            event.get("lastTimestamp")
+            or event.get("eventTime")
+            or event["metadata"].get("creationTimestamp")
+            or ""
+        )
+
+    latest = max(events, key=when)
+    involved = latest.get("involvedObject") or {}
+    return (
+        f"\nlatest warning: {latest.get('reason')} on {involved.get('kind')}/"
+        f"{involved.get('name')}: {' '.join(str(latest.get('message') or '').split())[:240]}"
+    )

@@ -23,6 +23,8 @@ from harness.wait import Obj, describe, wait_for
 class Condition:
     text: str
     test: Callable[[list[Obj]], bool]
+    # What the failure message says was observed (default: the objects' status).
+    observe: Callable[[list[Obj]], str] | None = None
 
 
 def parse_for(text: str) -> Condition:
@@ -62,7 +64,23 @@ def parse_for(text: str) -> Condition:
                 return bool(found)
             return bool(found) and all(jsonpath.text_of(v) == wanted_value for v in found)
 
-        return Condition(raw, lambda objs: bool(objs) and all(matches(o) for o in objs))
+        expression = body[: close + 1]
+
+        def observed(objs: list[Obj]) -> str:
+            """The value the expression had on each object, not just "no status"."""
+            if not objs:
+                return "no matching objects"
+            shown = []
+            for obj in objs[:5]:
+                found = [jsonpath.text_of(v) for v in jsonpath.evaluate(steps, obj)]
+                value = " ".join(repr(v) for v in found) if found else "nothing (no such field)"
+                shown.append(
+                    f"{obj.get('kind', '')}/{obj['metadata'].get('name')}: {expression} = {value}"
+                )
+            more = f" (+{len(objs) - 5} more)" if len(objs) > 5 else ""
+            return "; ".join(shown) + more
+
+        return Condition(raw, lambda objs: bool(objs) and all(matches(o) for o in objs), observed)
     raise UsageError(
         f"wait.for {text!r}: use condition=NAME[=VALUE], jsonpath={{EXPR}}=VALUE, create or delete"
     )
@@ -94,6 +112,7 @@ def run(ctx: AppContext, check: Check) -> None:
             expected=f"{target} {condition.text}",
             timeout=timeout,
             kind=rtype.kind,
+            **({"observe": condition.observe} if condition.observe else {}),
             **kwargs,
         )
     except WaitTimeout as exc:
