@@ -24,6 +24,7 @@ import json
 import os
 import re
 import socket
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from harness.session import HarnessSession
 
 RESULTS_SCHEMA = "helm-harness/results/v1"
+PROGRESS_EVERY = 1.0  # seconds between the records written while a run goes
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 REPORT_FILES = ("junit.xml", "results.json", "report.html")
 MAX_BUNDLE_FILES = 200
@@ -232,6 +234,7 @@ class RunInfo:
     cluster: dict[str, Any] | None = None  # provider, name, kubernetes_version
     helm_version: str | None = None
     exit_status: int | None = None
+    complete: bool = True  # False for the record written while the run goes
 
 
 def iso_utc(epoch: float) -> str:
@@ -362,6 +365,7 @@ def build_results(
         "user": info.user,
         "pytest_args": info.args,
         "exit_status": info.exit_status,
+        "complete": info.complete,
         "cluster": info.cluster,
         "helm_version": info.helm_version,
         "outcomes": counts,
@@ -538,6 +542,19 @@ def write_reports(
     return written
 
 
+def write_progress(
+    recorder: RunRecorder, info: RunInfo, report_dir: Path, *, secrets: Iterable[str] = ()
+) -> Path:
+    """results.json as the run goes (``complete: false``), so that a run killed outright
+    still leaves a record of what it saw; the end of the run replaces it."""
+    scrub = text_scrubber(secrets)
+    recorder.redact(scrub)
+    info.args = [scrub(arg) for arg in info.args]
+    results, _apps, _tests = build_results(recorder, info, report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    return _write(report_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
+
+
 def _write(path: Path, data: bytes) -> Path:
     """Replace ``path`` whole, so a reader never sees half a file."""
     partial = path.with_name(f".{path.name}.partial")
@@ -585,12 +602,55 @@ class ReportPlugin:
         self.started = time.time()
         self.written: list[Path] = []
         self.error: str | None = None
+        self._next_progress = 0.0
+        self._secrets_of: tuple[frozenset[Path], set[str]] = (frozenset(), set())
+        # The record written as the run goes: finished items only, from the hooks or a timer.
+        self._lock = threading.RLock()
+        self._finished: set[str] = set()
+        self._dirty = False
+        self._closed = False
+        self._timer: threading.Timer | None = None
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.started = time.time()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.recorder.add(report)
+        with self._lock:
+            self.recorder.add(report)
+            if report.when != "teardown":
+                return
+            self._finished.add(stable_nodeid(report))
+            self._dirty = True
+        self._progress_soon()
+
+    def _progress_soon(self) -> None:
+        """The record so far: now, or (to write at most every PROGRESS_EVERY seconds) as
+        soon as that much time has passed, even while a long check runs."""
+        wait = self._next_progress - time.monotonic()
+        if wait <= 0:
+            self._write_progress()
+        elif self._timer is None:
+            self._timer = threading.Timer(wait, self._write_progress)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _write_progress(self) -> None:
+        with self._lock:
+            self._timer = None
+            harness = self.config.stash.get(session_key, None)
+            if self._closed or not self._dirty or harness is None or not self._wanted(harness):
+                return
+            self._dirty = False
+            self._next_progress = time.monotonic() + PROGRESS_EVERY
+            finished = RunRecorder()
+            finished.items = {k: v for k, v in self.recorder.items.items() if k in self._finished}
+            finished.records = self.recorder.records
+            info = self._run_info(harness, exit_status=None, cluster=None, helm_version=None)
+            info.complete = False
+            try:
+                write_progress(finished, info, harness.options.report_dir, secrets=self._secrets())
+            except OSError:  # the end of the run says so if the folder stays unwritable
+                pass
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -599,11 +659,33 @@ class ReportPlugin:
     # Before the main plugin's sessionfinish removes the cluster: its version is read here.
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        with self._lock:
+            self._closed = True  # no more progress records: the whole one follows
+            if self._timer is not None:
+                self._timer.cancel()
         harness = self.config.stash.get(session_key, None)
         if harness is None or not self._wanted(harness):
             return
         cluster, helm_version = _cluster_facts(harness)
-        info = RunInfo(
+        info = self._run_info(
+            harness, exit_status=int(exitstatus), cluster=cluster, helm_version=helm_version
+        )
+        try:
+            self.written = write_reports(
+                self.recorder, info, harness.options.report_dir, secrets=self._secrets()
+            )
+        except OSError as exc:
+            self.error = f"helm-harness could not write its reports: {exc}"
+
+    def _run_info(
+        self,
+        harness: HarnessSession,
+        *,
+        exit_status: int | None,
+        cluster: dict[str, Any] | None,
+        helm_version: str | None,
+    ) -> RunInfo:
+        return RunInfo(
             run_id=harness.options.run_id,
             started=self.started,
             finished=time.time(),
@@ -612,8 +694,11 @@ class ReportPlugin:
             args=redact_args([str(arg) for arg in self.config.invocation_params.args]),
             cluster=cluster,
             helm_version=helm_version,
-            exit_status=int(exitstatus),
+            exit_status=exit_status,
         )
+
+    def _secrets(self) -> set[str]:
+        """What the run's suite files say is secret (read again only when files are new)."""
         files = {
             Path(str(self.config.rootpath / item.file))
             for item in self.recorder.items.values()
@@ -624,12 +709,10 @@ class ReportPlugin:
             for r in self.recorder.records.values()
             if r.get("suite_file")
         }
-        try:
-            self.written = write_reports(
-                self.recorder, info, harness.options.report_dir, secrets=suite_secrets(files)
-            )
-        except OSError as exc:
-            self.error = f"helm-harness could not write its reports: {exc}"
+        key = frozenset(files)
+        if key != self._secrets_of[0]:
+            self._secrets_of = (key, suite_secrets(files))
+        return self._secrets_of[1]
 
     def _wanted(self, harness: HarnessSession) -> bool:
         if self.config.option.collectonly or not self.recorder.items:

@@ -536,3 +536,44 @@ def test_redaction_of_objects_and_text() -> None:
     scrub = text_scrubber(["s3cr3t-value"])
     assert scrub("x s3cr3t-value y PASSWORD=abc port=80") == "x ****** y PASSWORD=****** port=80"
     assert render({"apps": [], "tests": [], "outcomes": {}}).startswith("<!DOCTYPE html>")
+
+
+def test_a_killed_run_leaves_the_record_of_what_it_saw(
+    pytester: pytest.Pytester, harness_cluster: ClusterInfo
+) -> None:
+    """SIGKILL leaves no chance to write reports at the end: the record written as the
+    run goes is there, marked incomplete, with the items that had finished."""
+    import signal
+    import sys
+    import time
+
+    (pytester.path / "slow.suite.yaml").write_text(
+        "apiVersion: helm-harness/v1\nkind: Suite\napps:\n"
+        f"  - name: web\n    chart: {FIXTURE_CHARTS / 'web'}\n    checks:\n"
+        "      - ready: {}\n"
+        "      - {wait: {resource: cm/never, for: create}, timeout: 120s, name: never}\n"
+    )
+    record = pytester.path / "out" / "results.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", f"--kubeconfig={harness_cluster.kubeconfig}",
+         "-p", "no:cacheprovider", "--kwok-pod-startup=0", "--report-dir=out"],
+        cwd=pytester.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        seen: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            if record.exists():
+                seen = json.loads(record.read_text())
+                if seen["outcomes"]["total"] >= 2:
+                    break
+            time.sleep(0.3)
+        assert seen, "no record was written while the run went"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    left = json.loads(record.read_text())
+    assert left["complete"] is False and left["exit_status"] is None
+    items = {item["name"]: item["outcome"] for app in left["apps"] for item in app["items"]}
+    assert items == {"install": "passed", "ready": "passed"}
+    assert not (pytester.path / "out" / "junit.xml").exists()  # only the end writes those
