@@ -30,10 +30,9 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 
 from harness.helm import Helm
-from harness.redact import MASK, looks_secret, mask_url_credentials
+from harness.redact import MASK, Scrubber, looks_secret, secret_values
 
 MAX_LOG_BYTES = 256 * 1024
-MIN_SECRET_LENGTH = 4  # shorter strings ("1", "yes") are too common to scrub from text
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
@@ -87,21 +86,6 @@ def _part(path: Path, scrub: Callable[[str], str], produce: Callable[[], str]) -
     except Exception as exc:  # a part we cannot read must not hide the failure
         text = f"# could not collect: {type(exc).__name__}: {exc}\n"
     path.write_text(scrub(text))
-
-
-def secret_values(values: Any, *, secret: bool = False) -> set[str]:
-    """The strings in a values tree that sit under a secret-looking key (at any depth, and
-    whole dotted ``--set`` keys such as ``auth.apiToken``)."""
-    found: set[str] = set()
-    if isinstance(values, Mapping):
-        for key, value in values.items():
-            found |= secret_values(value, secret=secret or looks_secret(str(key)))
-    elif isinstance(values, list | tuple):
-        for value in values:
-            found |= secret_values(value, secret=secret)
-    elif secret and isinstance(values, str | int | float) and not isinstance(values, bool):
-        found.add(str(values))
-    return found
 
 
 def secrets_in_objects(objects: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -216,21 +200,6 @@ def status_view(status: Mapping[str, Any] | Exception) -> dict[str, Any]:
             if isinstance(hook, dict)
         ],
     }
-
-
-class Scrubber:
-    """Replaces known secret strings (and their base64 forms) in text with the mask."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        strings = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
-        strings |= {base64.b64encode(s.encode()).decode() for s in set(strings)}
-        # Longest first, so a secret containing another is masked whole.
-        ordered = sorted(strings, key=len, reverse=True)
-        self.pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
-
-    def __call__(self, text: str) -> str:
-        text = self.pattern.sub(MASK, text) if self.pattern is not None else text
-        return mask_url_credentials(text)
 
 
 def _events(core: client.CoreV1Api, namespace: str) -> str:

@@ -26,7 +26,7 @@ import pyhelm3.command
 import pyhelm3.errors
 
 from harness.errors import HelmError
-from harness.redact import MASK, SECRET_KEY, mask_url_credentials
+from harness.redact import MASK, SECRET_KEY, Scrubber, mask_url_credentials, secret_values
 
 log = logging.getLogger("harness.helm")
 
@@ -185,6 +185,21 @@ def _set_text(value: Any) -> str:
     return str(value)
 
 
+def value_secrets(chart_values: Mapping[str, Any]) -> set[str]:
+    """The values given under secret-looking keys: inline, ``--set`` (whole dotted keys)
+    and in values files."""
+    found = secret_values(chart_values.get("values") or {})
+    found |= secret_values(dict(chart_values.get("set_values") or {}))
+    for path in chart_values.get("values_files") or ():
+        try:
+            from harness.manifests import load
+
+            found |= secret_values(load(Path(path).read_text()) or {})
+        except Exception:  # Helm says what is wrong with the file
+            continue
+    return found
+
+
 def helm_reason(exc: pyhelm3.errors.Error) -> str:
     """Helm's message without its ``Error:`` prefix and usage noise."""
     text = exc.stderr.decode(errors="replace").strip()
@@ -211,11 +226,18 @@ class Helm:
             default_timeout=timeout,
         )
 
-    def _call(self, operation: str, release: str, namespace: str, coro: Any) -> Any:
+    def _call(
+        self, operation: str, release: str, namespace: str, coro: Any, secrets: Any = ()
+    ) -> Any:
+        """Run ``coro``; Helm's failure as a HelmError whose reason never holds the secret
+        ``values`` it was given (a template's ``fail`` may print one): scrubbed here, at
+        the source, so neither the terminal, captured logs, pytest's junit nor a bundle
+        can show it."""
         try:
             return asyncio.run(coro)
         except pyhelm3.errors.Error as exc:
-            raise HelmError(operation, release, namespace, helm_reason(exc)) from exc
+            reason = Scrubber(secrets)(helm_reason(exc))
+            raise HelmError(operation, release, namespace, reason) from exc
 
     def version(self) -> str:
         out = asyncio.run(self.command.run(["version", "--template", "{{ .Version }}"]))
@@ -223,15 +245,18 @@ class Helm:
 
     def install(self, release: str, chart: str, *, namespace: str, **kwargs: Any) -> dict[str, Any]:
         coro = self.command.install(release, chart, namespace=namespace, **kwargs)
-        return self._call("install", release, namespace, coro)  # type: ignore[no-any-return]
+        secrets = value_secrets(kwargs)
+        return self._call("install", release, namespace, coro, secrets)  # type: ignore[no-any-return]
 
     def upgrade(self, release: str, chart: str, *, namespace: str, **kwargs: Any) -> dict[str, Any]:
         coro = self.command.install(release, chart, namespace=namespace, upgrade=True, **kwargs)
-        return self._call("upgrade", release, namespace, coro)  # type: ignore[no-any-return]
+        secrets = value_secrets(kwargs)
+        return self._call("upgrade", release, namespace, coro, secrets)  # type: ignore[no-any-return]
 
     def template(self, release: str, chart: str, *, namespace: str, **kwargs: Any) -> str:
         coro = self.command.template_text(release, chart, namespace=namespace, **kwargs)
-        return self._call("template", release, namespace, coro)  # type: ignore[no-any-return]
+        secrets = value_secrets(kwargs)
+        return self._call("template", release, namespace, coro, secrets)  # type: ignore[no-any-return]
 
     def test(self, release: str, *, namespace: str, timeout: str = "5m") -> str:
         coro = self.command.test(release, namespace=namespace, timeout=timeout)

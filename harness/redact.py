@@ -6,10 +6,13 @@ Kept free of heavy imports, so that cluster records can use it too."""
 
 from __future__ import annotations
 
+import base64
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 MASK = "******"
+MIN_SECRET_LENGTH = 4  # shorter strings ("1", "yes") are too common to scrub from text
 # A name (key, env var, flag) whose value is treated as a secret.
 SECRET_KEY = re.compile(r"(pass(word|wd)?|pwd|secret|token|key|credential|auth|cert)", re.I)
 # Credentials inside a URL under any name: scheme://user:PASSWORD@host.
@@ -35,3 +38,33 @@ def mask_flag_values(argv: Sequence[str]) -> list[str]:
             arg = f"{flag}={MASK}"
         out.append(mask_url_credentials(arg))
     return out
+
+
+def secret_values(values: Any, *, secret: bool = False) -> set[str]:
+    """The strings in a values tree that sit under a secret-looking key (at any depth, and
+    whole dotted ``--set`` keys such as ``auth.apiToken``)."""
+    found: set[str] = set()
+    if isinstance(values, Mapping):
+        for key, value in values.items():
+            found |= secret_values(value, secret=secret or looks_secret(str(key)))
+    elif isinstance(values, list | tuple):
+        for value in values:
+            found |= secret_values(value, secret=secret)
+    elif secret and isinstance(values, str | int | float) and not isinstance(values, bool):
+        found.add(str(values))
+    return found
+
+
+class Scrubber:
+    """Replaces known secret strings (and their base64 forms) in text with the mask."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        strings = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+        strings |= {base64.b64encode(s.encode()).decode() for s in set(strings)}
+        # Longest first, so a secret containing another is masked whole.
+        ordered = sorted(strings, key=len, reverse=True)
+        self.pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def __call__(self, text: str) -> str:
+        text = self.pattern.sub(MASK, text) if self.pattern is not None else text
+        return mask_url_credentials(text)

@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.evidence import Scrubber, redact_args, secret_values
+from harness.evidence import redact_args
 from harness.plugin import APP_RECORD, session_key
-from harness.redact import MASK, looks_secret
+from harness.redact import MASK, Scrubber, looks_secret, secret_values
 
 if TYPE_CHECKING:
     from harness.session import HarnessSession

@@ -577,3 +577,35 @@ def test_a_killed_run_leaves_the_record_of_what_it_saw(
     items = {item["name"]: item["outcome"] for app in left["apps"] for item in app["items"]}
     assert items == {"install": "passed", "ready": "passed"}
     assert not (pytester.path / "out" / "junit.xml").exists()  # only the end writes those
+
+
+def test_a_secret_quoted_in_a_helm_error_reaches_no_output(
+    pytester: pytest.Pytester, harness_cluster: ClusterInfo
+) -> None:
+    """A template's fail printed a value: once it reached stdout, the bundle's
+    failure.txt and pytest's own --junitxml. Helm's reasons are scrubbed at the source."""
+    chart = pytester.path / "leaky"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: leaky\nversion: 0.1.0\n")
+    (chart / "templates" / "fail.yaml").write_text(
+        '{{ fail (printf "cannot reach the db with %s and %s" .Values.db.password'
+        " .Values.apiToken) }}\n"
+    )
+    (pytester.path / "values-ci.yaml").write_text("apiToken: filetoken-PLANTED\n")
+    (pytester.path / "leaky.suite.yaml").write_text(
+        "apiVersion: helm-harness/v1\nkind: Suite\napps:\n"
+        f"  - name: leaky\n    chart: {chart}\n    valuesFiles: [values-ci.yaml]\n"
+        "    set: {db.password: quoted-PLANTED}\n    checks: [{ready: {}}]\n"
+    )
+    result = run(
+        pytester, harness_cluster, "--report-dir=out", "--junitxml=plain.xml", "-v",
+        "--log-cli-level=INFO",
+    )  # fmt: skip
+    result.assert_outcomes(failed=1, skipped=1)
+    assert "cannot reach the db with ****** and ******" in result.stdout.str()
+    texts = [result.stdout.str(), result.stderr.str(), (pytester.path / "plain.xml").read_text()]
+    texts += [
+        p.read_text(errors="replace") for p in (pytester.path / "out").rglob("*") if p.is_file()
+    ]
+    for text in texts:
+        assert "PLANTED" not in text
