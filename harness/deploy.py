@@ -24,6 +24,11 @@ from harness.images import ImageLoader, LoadResult, images_in
 from harness.suite import App, ChartRef, Suite
 
 PHASE_FROM, PHASE_TO, PHASE_ROLLBACK = "from", "to", "rollback"
+# The API server's words for a webhook or an aggregated API it could not call.
+_UNREACHABLE = re.compile(
+    r'failed calling webhook "(?P<what>[^"]+)"'
+    r"|the server is currently unable to handle the request"
+)
 PHASES = (PHASE_FROM, PHASE_TO, PHASE_ROLLBACK)
 LABEL_RUN = "helm-harness.io/run"
 LABEL_OWNER = "app.kubernetes.io/managed-by"
@@ -228,14 +233,17 @@ class Deployer:
         run.values_digest = values_digest(app)
         run.created_namespace = self._create_namespace(run)
         self._load_images(run, source)
-        release = self.helm.install(
-            app.release,
-            source.chart,
-            namespace=run.namespace,
-            timeout=f"{max(int(app.timeout), 1)}s",
-            create_namespace=False,
-            **chart_values(app, source),
-        )
+        try:
+            release = self.helm.install(
+                app.release,
+                source.chart,
+                namespace=run.namespace,
+                timeout=f"{max(int(app.timeout), 1)}s",
+                create_namespace=False,
+                **chart_values(app, source),
+            )
+        except HelmError as exc:
+            raise self._explained(exc) from exc
         run.timings["install"] = time.monotonic() - started
         run.chart_version = str((release.get("chart") or {}).get("metadata", {}).get("version"))
         ctx = AppContext(
@@ -249,6 +257,28 @@ class Deployer:
         )
         self.refresh(ctx, source)
         return ctx
+
+    def _explained(self, exc: HelmError) -> HelmError:
+        """On kwok, a webhook or aggregated API the API server could not reach is no fault
+        of the chart: no process runs behind its Service (kwok runs no containers), and
+        the test bed rejects the dial at once. Say so instead of a bare dial error."""
+        if not self.simulated:
+            return exc
+        match = _UNREACHABLE.search(exc.reason)
+        if match is None:
+            return exc
+        what = (
+            f"the webhook {match.group('what')!r}"
+            if match.group("what")
+            else "an aggregated API (the Service behind an APIService)"
+        )
+        return HelmError(
+            exc.operation,
+            exc.release,
+            exc.namespace,
+            f"{exc.reason}\nthe API server could not reach {what}: kwok runs no containers, "
+            "so nothing answers behind its Service (run this app on kind to test it)",
+        )
 
     def _load_images(self, run: AppRun, source: ChartRef) -> None:
         """kind, k3d: the local images that ``source`` rendered names, into the cluster."""

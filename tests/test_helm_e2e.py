@@ -5,6 +5,7 @@ watch, ``helm test`` run, and the release removed."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -13,6 +14,7 @@ from harness.errors import HelmError, WaitTimeout
 from harness.helm import Helm
 from harness.readiness import deployment_ready
 from harness.wait import wait_for
+from tests.conftest import tiny_chart
 
 
 def wait_deployment(k8s: client.ApiClient, namespace: str, name: str, timeout: float = 30) -> dict:
@@ -96,3 +98,44 @@ def test_a_missing_chart_names_the_chart(helm: Helm, namespace: str, tmp_path: P
     with pytest.raises(HelmError) as info:
         helm.install("web", str(tmp_path / "no-chart"), namespace=namespace)
     assert "no-chart" in info.value.reason
+
+
+WEBHOOK = """apiVersion: v1
+kind: Service
+metadata: {name: guard}
+spec:
+  ports: [{port: 443, targetPort: 8443}]
+  selector: {app: guard}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: "guard-{{ .Release.Namespace }}"}
+webhooks:
+  - name: guard.fixtures.helm-harness.io
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: Fail
+    timeoutSeconds: 5
+    clientConfig:
+      service: {name: guard, namespace: "{{ .Release.Namespace }}", port: 443}
+    objectSelector: {matchLabels: {guarded-by: "{{ .Release.Namespace }}"}}
+    rules:
+      - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}
+"""
+
+
+def test_a_webhook_kwok_cannot_serve_is_explained(install_app: Any, tmp_path: Path) -> None:
+    """The API server dials the webhook's Service IP; on kwok nothing runs there and the
+    test bed's rules reject the dial at once. The failure says so, not just the dial."""
+    webhook = install_app(tiny_chart(tmp_path, "guard", WEBHOOK), name="guard")
+    guarded = tiny_chart(
+        tmp_path,
+        "guarded",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"
+        f"  labels: {{guarded-by: {webhook.namespace}}}\n",
+    )
+    with pytest.raises(HelmError) as failure:
+        install_app(guarded, name="guarded")
+    text = str(failure.value)
+    assert 'failed calling webhook "guard.fixtures.helm-harness.io"' in text
+    assert "kwok runs no containers" in text and "run this app on kind" in text
