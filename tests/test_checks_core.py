@@ -108,6 +108,24 @@ def test_an_unschedulable_pod_says_what_the_scheduler_said(install_app: Any, tmp
     assert "latest warning: FailedScheduling on Pod/picky-" in text
 
 
+def test_pods_requesting_ephemeral_storage_schedule_on_kwok(
+    install_app: Any, tmp_path: Any
+) -> None:
+    """kwok nodes once advertised no ephemeral-storage, so every chart whose pods request
+    it (many charts' resource presets) was Unschedulable on kwok and fine on kind."""
+    chart = tiny_chart(
+        tmp_path,
+        "preset",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: preset}\nspec:\n"
+        "  selector: {matchLabels: {app: preset}}\n  template:\n"
+        "    metadata: {labels: {app: preset}}\n    spec:\n      containers:\n"
+        "        - name: c\n          image: helm-harness/fixture-app:1\n"
+        "          resources: {requests: {ephemeral-storage: 1Gi, cpu: 10m, memory: 16Mi}}\n",
+    )
+    ctx = install_app(chart, timeout=30)
+    run_check(ctx, Check(kind="ready", spec={}))
+
+
 def test_wait_for_delete_and_create(install_app: Any) -> None:
     ctx = install_app("web")
     core = client.CoreV1Api(ctx.api)

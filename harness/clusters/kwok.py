@@ -73,6 +73,10 @@ METRICS_SERVER_ARGS = ("metric-resolution=10s", "kubelet-request-timeout=5s")
 # cannot replace); kwok's documentation addresses (192.0.2.x) would not answer, loopback
 # addresses reach kwok-controller's kubelet port.
 NODE_IPS = '.nodeIPs=["127.0.0.1"]'
+# What a real node advertises and kwok's node template leaves out: without
+# ephemeral-storage, every pod that requests it (many charts' default resource presets)
+# would be Unschedulable on kwok while it runs on kind.
+NODE_RESOURCES = ('.allocatable["ephemeral-storage"]="100Gi"',)
 # kwokctl registers metrics-server's APIService and Service from the release's manifest,
 # downloaded once into its cache. The installer keeps those two objects beside the binary;
 # they are placed in that cache, since these machines reach no GitHub.
@@ -190,6 +194,7 @@ class KwokProvider:
                     self._kwokctl(*argv)
                 if spec.nodes > 0:
                     scale = ["scale", "node", "--replicas", str(spec.nodes), "--name", spec.name]
+                    scale += [arg for param in NODE_RESOURCES for arg in ("--param", param)]
                     if metrics_server is not None:
                         scale += ["--param", NODE_IPS]
                     self._kwokctl(*scale)
