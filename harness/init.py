@@ -275,7 +275,10 @@ def init(
 def _validated(text: str, folder: Path, target: Path | None) -> list[str]:
     """Check ``text`` as a suite in ``folder`` (which its chart path is relative to); write
     it to ``target`` when valid. Returns the app's item ids."""
-    handle, scratch = tempfile.mkstemp(prefix=".init-", suffix=".suite.yaml", dir=folder)
+    # Beside the target (the chart path is relative to it), named after it: the suite's
+    # name defaults to the file name, which must be a valid suite name.
+    stem = target.name.split(".", 1)[0] if target is not None else "starter"
+    handle, scratch = tempfile.mkstemp(prefix=f"{stem}-init-", suffix=".suite.yaml", dir=folder)
     try:
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
