@@ -230,7 +230,7 @@ class InstallItem(HarnessItem):
         for phase, seconds in run.timings.items():
             props[f"duration_{phase}"] = f"{seconds:.3f}"
         if run.images is not None:
-            props["images_loaded"] = ", ".join(run.images.loaded + run.images.already) or "-"
+            props["images_loaded"] = ", ".join(run.images.present) or "-"
             if run.images.not_local:
                 props["images_not_local"] = ", ".join(run.images.not_local)
         return props

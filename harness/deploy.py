@@ -96,7 +96,7 @@ class AppRun:
             "metrics": self.metrics,
             "runbook": self.app.runbook,
             "upgrade": self.upgrade_summary(),
-            "images_loaded": self.images.loaded + self.images.already if self.images else [],
+            "images_loaded": self.images.present if self.images else [],
         }
 
     def upgrade_summary(self) -> dict[str, Any] | None:

@@ -30,7 +30,14 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 
 from harness.helm import Helm
-from harness.redact import MASK, Scrubber, looks_secret, secret_values
+from harness.redact import (
+    MASK,
+    Scrubber,
+    looks_secret,
+    redact_args,
+    secret_flag_values,
+    secret_values,
+)
 
 MAX_LOG_BYTES = 256 * 1024
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -109,36 +116,8 @@ def secrets_in_objects(objects: Iterable[Mapping[str, Any]]) -> set[str]:
                     if env.get("value") is not None:
                         found.add(str(env["value"]))
             for args in (container.get("args"), container.get("command")):
-                found |= _secret_flag_values([str(a) for a in args or []])
+                found |= secret_flag_values([str(a) for a in args or []])
     return found
-
-
-def _secret_flag_values(args: list[str]) -> set[str]:
-    found: set[str] = set()
-    for index, arg in enumerate(args):
-        flag, sep, value = arg.partition("=")
-        if not flag.startswith("-") or not looks_secret(flag):
-            continue
-        if sep:
-            found.add(value)
-        elif index + 1 < len(args) and not args[index + 1].startswith("-"):
-            found.add(args[index + 1])
-    return found
-
-
-def redact_args(args: list[str]) -> list[str]:
-    """``--password=x`` and ``--token x`` with their values masked."""
-    secrets = _secret_flag_values(args)
-    out = []
-    for index, arg in enumerate(args):
-        flag, sep, value = arg.partition("=")
-        if sep and flag.startswith("-") and looks_secret(flag):
-            out.append(f"{flag}={MASK}")
-        elif index and arg in secrets and looks_secret(args[index - 1]):
-            out.append(MASK)
-        else:
-            out.append(arg)
-    return out
 
 
 def redact_object(obj: dict[str, Any]) -> dict[str, Any]:

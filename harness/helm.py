@@ -26,7 +26,7 @@ import pyhelm3.command
 import pyhelm3.errors
 
 from harness.errors import HelmError
-from harness.redact import MASK, SECRET_KEY, Scrubber, mask_url_credentials, secret_values
+from harness.redact import MASK, SECRET_KEY, Scrubber, mask_url_credentials, value_secrets
 
 log = logging.getLogger("harness.helm")
 
@@ -185,19 +185,13 @@ def _set_text(value: Any) -> str:
     return str(value)
 
 
-def value_secrets(chart_values: Mapping[str, Any]) -> set[str]:
-    """The values given under secret-looking keys: inline, ``--set`` (whole dotted keys)
-    and in values files."""
-    found = secret_values(chart_values.get("values") or {})
-    found |= secret_values(dict(chart_values.get("set_values") or {}))
-    for path in chart_values.get("values_files") or ():
-        try:
-            from harness.manifests import load
-
-            found |= secret_values(load(Path(path).read_text()) or {})
-        except Exception:  # Helm says what is wrong with the file
-            continue
-    return found
+def _secrets_of(chart_values: Mapping[str, Any]) -> set[str]:
+    """The secret values among an install's, upgrade's or template's keyword arguments."""
+    return value_secrets(
+        chart_values.get("values"),
+        chart_values.get("set_values"),
+        chart_values.get("values_files") or (),
+    )
 
 
 def helm_reason(exc: pyhelm3.errors.Error) -> str:
@@ -245,17 +239,17 @@ class Helm:
 
     def install(self, release: str, chart: str, *, namespace: str, **kwargs: Any) -> dict[str, Any]:
         coro = self.command.install(release, chart, namespace=namespace, **kwargs)
-        secrets = value_secrets(kwargs)
+        secrets = _secrets_of(kwargs)
         return self._call("install", release, namespace, coro, secrets)  # type: ignore[no-any-return]
 
     def upgrade(self, release: str, chart: str, *, namespace: str, **kwargs: Any) -> dict[str, Any]:
         coro = self.command.install(release, chart, namespace=namespace, upgrade=True, **kwargs)
-        secrets = value_secrets(kwargs)
+        secrets = _secrets_of(kwargs)
         return self._call("upgrade", release, namespace, coro, secrets)  # type: ignore[no-any-return]
 
     def template(self, release: str, chart: str, *, namespace: str, **kwargs: Any) -> str:
         coro = self.command.template_text(release, chart, namespace=namespace, **kwargs)
-        secrets = value_secrets(kwargs)
+        secrets = _secrets_of(kwargs)
         return self._call("template", release, namespace, coro, secrets)  # type: ignore[no-any-return]
 
     def test(self, release: str, *, namespace: str, timeout: str = "5m") -> str:

@@ -53,6 +53,11 @@ class LoadResult:
     already: list[str] = field(default_factory=list)  # loaded earlier in this run
     not_local: list[str] = field(default_factory=list)  # not in the local engine: pulled
 
+    @property
+    def present(self) -> list[str]:
+        """The app's images the cluster has from the local engine (now or earlier)."""
+        return self.loaded + self.already
+
 
 LocalId = Callable[[str], "str | None"]
 Loader = Callable[[Sequence[str]], None]

@@ -28,15 +28,33 @@ def mask_url_credentials(text: str) -> str:
     return URL_CREDENTIALS.sub(lambda m: f"{m['head']}{MASK}@", text)
 
 
-def mask_flag_values(argv: Sequence[str]) -> list[str]:
-    """``--password=x`` (any secret-looking flag) with the value masked, and URL
-    credentials masked everywhere: a command line fit for a record or a log."""
+def secret_flag_values(args: Sequence[str]) -> set[str]:
+    """The values of ``--password=x`` and ``--token x`` style flags (secret-looking names)."""
+    found: set[str] = set()
+    for index, arg in enumerate(args):
+        flag, sep, value = arg.partition("=")
+        if not flag.startswith("-") or not looks_secret(flag):
+            continue
+        if sep:
+            found.add(value)
+        elif index + 1 < len(args) and not args[index + 1].startswith("-"):
+            found.add(args[index + 1])
+    return found
+
+
+def redact_args(args: Sequence[str]) -> list[str]:
+    """A command line with the values of secret-looking flags (``--password=x``,
+    ``--token x``) and the passwords in URLs masked: fit for a record, a report or a log."""
+    secrets = secret_flag_values(args)
     out = []
-    for arg in argv:
+    for index, arg in enumerate(args):
         flag, sep, _value = arg.partition("=")
         if sep and flag.startswith("-") and looks_secret(flag):
-            arg = f"{flag}={MASK}"
-        out.append(mask_url_credentials(arg))
+            out.append(f"{flag}={MASK}")
+        elif index and arg in secrets and looks_secret(args[index - 1]):
+            out.append(MASK)
+        else:
+            out.append(mask_url_credentials(arg))
     return out
 
 
@@ -52,6 +70,25 @@ def secret_values(values: Any, *, secret: bool = False) -> set[str]:
             found |= secret_values(value, secret=secret)
     elif secret and isinstance(values, str | int | float) and not isinstance(values, bool):
         found.add(str(values))
+    return found
+
+
+def value_secrets(
+    values: Any = None, set_values: Any = None, values_files: Iterable[Any] = ()
+) -> set[str]:
+    """What an app gives Helm under secret-looking keys: inline values, ``--set`` values
+    (whole dotted keys) and the values files' (unreadable files are skipped: Helm says
+    what is wrong with them)."""
+    from pathlib import Path
+
+    from harness.manifests import load
+
+    found = secret_values(values or {}) | secret_values(dict(set_values or {}))
+    for path in values_files:
+        try:
+            found |= secret_values(load(Path(path).read_text()) or {})
+        except Exception:  # unreadable or not YAML: nothing to find there
+            continue
     return found
 
 

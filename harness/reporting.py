@@ -35,9 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.evidence import redact_args
 from harness.plugin import APP_RECORD, session_key
-from harness.redact import MASK, Scrubber, looks_secret, secret_values
+from harness.redact import MASK, Scrubber, looks_secret, redact_args, value_secrets
 
 if TYPE_CHECKING:
     from harness.session import HarnessSession
@@ -529,17 +528,12 @@ def write_reports(
     """Write junit.xml, results.json and report.html into ``report_dir``; return them."""
     from harness.report_html import render
 
-    scrub = text_scrubber(secrets)
-    recorder.redact(scrub)
-    info.args = [scrub(arg) for arg in info.args]
-    results, apps, tests = build_results(recorder, info, report_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    written = [
+    results, apps, tests = _scrubbed_results(recorder, info, report_dir, secrets)
+    return [
         _write(report_dir / "junit.xml", junit_xml(results, apps, tests)),
-        _write(report_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode()),
+        _write_results(report_dir, results),
         _write(report_dir / "report.html", render(results).encode()),
     ]
-    return written
 
 
 def write_progress(
@@ -547,11 +541,22 @@ def write_progress(
 ) -> Path:
     """results.json as the run goes (``complete: false``), so that a run killed outright
     still leaves a record of what it saw; the end of the run replaces it."""
+    results, _apps, _tests = _scrubbed_results(recorder, info, report_dir, secrets)
+    return _write_results(report_dir, results)
+
+
+def _scrubbed_results(
+    recorder: RunRecorder, info: RunInfo, report_dir: Path, secrets: Iterable[str]
+) -> tuple[dict[str, Any], list[AppResult], list[ItemResult]]:
+    """The run record with every text scrubbed of ``secrets``; the report dir made."""
     scrub = text_scrubber(secrets)
     recorder.redact(scrub)
     info.args = [scrub(arg) for arg in info.args]
-    results, _apps, _tests = build_results(recorder, info, report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
+    return build_results(recorder, info, report_dir)
+
+
+def _write_results(report_dir: Path, results: dict[str, Any]) -> Path:
     return _write(report_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
 
 
@@ -566,8 +571,6 @@ def _write(path: Path, data: bytes) -> Path:
 def suite_secrets(files: Iterable[Path]) -> set[str]:
     """The values the suites in ``files`` give under secret-looking keys (inline values,
     ``set`` and values files), for scrubbing them from the reports."""
-    import yaml
-
     from harness.suite import SuiteError, load_suite
 
     found: set[str] = set()
@@ -577,12 +580,7 @@ def suite_secrets(files: Iterable[Path]) -> set[str]:
         except (SuiteError, OSError):
             continue
         for app in suite.apps:
-            found |= secret_values(app.values) | secret_values(app.set_values)
-            for values_file in app.values_files:
-                try:
-                    found |= secret_values(yaml.safe_load(values_file.read_text()))
-                except (OSError, yaml.YAMLError):
-                    continue
+            found |= value_secrets(app.values, app.set_values, app.values_files)
     return found
 
 

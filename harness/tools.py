@@ -122,8 +122,6 @@ def install(*, helm4: bool = False, metrics_server: bool = True, registry: bool 
             ["go"],
             "Go 1.26 or later from your distribution or the Go project, then " + INSTALL_HINT,
         )
-    script = project_file("clusters", "kwok", "install.sh")
-    argv = ["bash", str(script)]
     env = install_env(
         {
             "INSTALL_HELM4": "1" if helm4 else "0",
@@ -131,23 +129,25 @@ def install(*, helm4: bool = False, metrics_server: bool = True, registry: bool 
             "INSTALL_REGISTRY": "1" if registry else "0",
         }
     )
-    proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+    return Path(_run_installer("kwok", env=env))
+
+
+def _run_installer(provider: str, *args: str, env: Mapping[str, str] | None = None) -> str:
+    """Run ``clusters/<provider>/install.sh`` (its progress on stderr) and return the last
+    line it prints on stdout: what it made."""
+    argv = ["bash", str(project_file("clusters", provider, "install.sh")), *args]
+    proc = subprocess.run(
+        argv, env=dict(env or install_env()), stdout=subprocess.PIPE, stderr=sys.stderr, text=True
+    )
     if proc.returncode != 0:
         raise CommandError(argv, proc.returncode, "see the build output above")
-    return Path(proc.stdout.strip().splitlines()[-1])
+    return proc.stdout.strip().splitlines()[-1]
 
 
 def install_kind() -> str:
     """Provision the kind test bed (``clusters/kind/install.sh``): the Docker engine, the host
     egress guard, kind and the node image, built here; returns the node image's name."""
-    script = project_file("clusters", "kind", "install.sh")
-    argv = ["bash", str(script)]
-    proc = subprocess.run(
-        argv, env=install_env(), stdout=subprocess.PIPE, stderr=sys.stderr, text=True
-    )
-    if proc.returncode != 0:
-        raise CommandError(argv, proc.returncode, "see the build output above")
-    return proc.stdout.strip().splitlines()[-1]
+    return _run_installer("kind")
 
 
 def kind_testbed_env() -> dict[str, str]:
@@ -155,17 +155,9 @@ def kind_testbed_env() -> dict[str, str]:
     benchmark; never the product's own runs): PATH with ``clusters/kind/bin`` (the
     ``docker`` wrapper for hosts that cannot run privileged containers) and the cache's
     binaries first, and ``HELM_HARNESS_KIND_IMAGE`` naming the node image built here."""
-    script = project_file("clusters", "kind", "install.sh")
-    out = subprocess.run(
-        ["bash", str(script), "--print"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=install_env(),
-    )
     wrapper = project_file("clusters", "kind", "bin")
     path = os.pathsep.join([str(wrapper), str(bin_dir()), os.environ.get("PATH", "")])
-    return {"PATH": path, "HELM_HARNESS_KIND_IMAGE": out.stdout.split()[-1]}
+    return {"PATH": path, "HELM_HARNESS_KIND_IMAGE": _run_installer("kind", "--print")}
 
 
 def run_command(

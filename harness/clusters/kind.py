@@ -17,6 +17,7 @@ newest patch below); any other patch version is used as the plain tag
 from __future__ import annotations
 
 import builtins
+import functools
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -119,7 +120,7 @@ class KindProvider:
         argv = self.create_argv(spec)
         kubeconfig = kubeconfig_path(self.name, spec.name)
         state.record_cluster(self.name, spec.name, kubeconfig=kubeconfig)
-        removed = lambda: self._removed(spec.name, spec.logs_dir)  # noqa: E731
+        removed = functools.partial(self._removed, spec.name, spec.logs_dir)
         with removed_on_failure(self.name, spec.name, "kind", removed):
             self._kind(*argv, timeout=spec.wait_seconds + COMMAND_TIMEOUT)
             return self.get(spec.name, created=True)
@@ -198,7 +199,7 @@ class KindProvider:
         own = kubeconfig_path(self.name, name)
         return ["delete", "cluster", "--name", name, "--kubeconfig", str(own)]
 
-    def _removed(self, name: str, logs_dir: Path | None = None) -> str:
+    def _removed(self, name: str, logs_dir: Path | None) -> str:
         evidence = self._export_logs(name, logs_dir)
         self._remove(name)
         return evidence

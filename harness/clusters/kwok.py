@@ -42,7 +42,7 @@ from pathlib import Path
 import yaml
 
 from harness import tools
-from harness.clusters import state
+from harness.clusters import normalize_k8s_version, state
 from harness.clusters.base import (
     ClusterInfo,
     ClusterSpec,
@@ -413,8 +413,6 @@ def check_k8s_version(version: str | None) -> None:
     is refused, the same way for ``run``, ``pytest`` and ``cluster up``."""
     if not version:
         return
-    from harness.clusters import normalize_k8s_version
-
     built = tools.K8S_VERSION
     try:
         wanted = normalize_k8s_version(version)

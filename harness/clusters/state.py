@@ -163,7 +163,7 @@ def creator() -> dict[str, str]:
     import getpass
     import socket
 
-    from harness.redact import mask_flag_values
+    from harness.redact import redact_args
 
     try:
         user = getpass.getuser()
@@ -171,7 +171,7 @@ def creator() -> dict[str, str]:
         user = str(os.getuid())
     me = process(os.getpid())
     argv = me.cmdline.split() if me else []
-    command = " ".join(mask_flag_values(argv))
+    command = " ".join(redact_args(argv))
     if len(command) > 200:
         command = command[:197] + "..."
     return {"owner": f"{user}@{socket.gethostname()}", "command": command}
