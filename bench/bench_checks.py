@@ -29,11 +29,11 @@ from kubernetes import client
 from harness.checks import run_check
 from harness.clusters.base import ClusterSpec
 from harness.clusters.kwok import KwokProvider
-from harness.deploy import Deployer
-from harness.helm import Helm
-from harness.images import ImageLoader
-from harness.kube import api_client
-from harness.suite import App, ChartRef, Check, Suite
+from harness.deploy.deployer import Deployer
+from harness.deploy.images import ImageLoader
+from harness.helm.client import Helm
+from harness.kube.client import api_client
+from harness.suite.model import App, ChartRef, Check, Suite
 from harness.tools import find_helm
 
 CHART = Path(__file__).resolve().parent.parent / "fixtures" / "charts" / "web"

@@ -32,12 +32,12 @@ from pathlib import Path
 from bench_checks import harness_app_time, plain_script_time
 
 from harness import tools
-from harness.clusters import acquire
 from harness.clusters.base import ClusterSpec
 from harness.clusters.kind import KindProvider
-from harness.helm import Helm
-from harness.images import ImageLoader
-from harness.kube import api_client
+from harness.clusters.registry import acquire
+from harness.deploy.images import ImageLoader
+from harness.helm.client import Helm
+from harness.kube.client import api_client
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_IMAGE = "helm-harness/fixture-app:1"

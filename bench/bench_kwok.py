@@ -17,15 +17,15 @@ from pathlib import Path
 
 from kubernetes import client
 
-from harness.clusters import acquire
 from harness.clusters.base import ClusterSpec
 from harness.clusters.kwok import KwokProvider
-from harness.helm import Helm
-from harness.kube import api_client
-from harness.readiness import deployment_ready
+from harness.clusters.registry import acquire
+from harness.helm.client import Helm
+from harness.kube.client import api_client
+from harness.kube.readiness import deployment_ready
+from harness.kube.wait import wait_for
 from harness.tools import find_helm
 from harness.units import parse_duration
-from harness.wait import wait_for
 
 CHART = Path(__file__).resolve().parent.parent / "fixtures" / "charts" / "web"
 GOALS = {"create-to-ready": 10.0, "reuse": 1.0}

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from harness.plugin import APP_RECORD
-from harness.reporting import RunInfo, RunRecorder, write_reports
+from harness.report.plugin import RunInfo, RunRecorder, write_reports
 
 GOAL_SECONDS = 2.0
 BUNDLE_FILES = (

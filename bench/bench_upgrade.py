@@ -16,10 +16,10 @@ from pathlib import Path
 from harness.checks import run_check
 from harness.clusters.base import ClusterSpec
 from harness.clusters.kwok import KwokProvider
-from harness.deploy import PHASES, Deployer
-from harness.helm import Helm
-from harness.kube import api_client
-from harness.suite import App, ChartRef, Check, Suite
+from harness.deploy.deployer import PHASES, Deployer
+from harness.helm.client import Helm
+from harness.kube.client import api_client
+from harness.suite.model import App, ChartRef, Check, Suite
 from harness.tools import find_helm
 
 VERSIONS = Path(__file__).resolve().parent.parent / "fixtures" / "charts" / "versions"

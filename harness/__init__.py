@@ -13,7 +13,7 @@ from harness.errors import (
     UsageError,
     WaitTimeout,
 )
-from harness.helm import Helm
+from harness.helm.client import Helm
 
 __version__ = "0.1.0"
 

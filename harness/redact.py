@@ -1,7 +1,7 @@
 """What counts as a secret in names, flags and URLs, and the mask that replaces it.
 
-The rules live here; :mod:`harness.helm` (Helm's logged command lines),
-:mod:`harness.evidence` (bundles) and :mod:`harness.reporting` (reports) apply them.
+The rules live here; :mod:`harness.helm.client` (Helm's logged command lines),
+:mod:`harness.report.evidence` (bundles) and :mod:`harness.report.plugin` (reports) apply them.
 Kept free of heavy imports, so that cluster records can use it too."""
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def value_secrets(
     what is wrong with them)."""
     from pathlib import Path
 
-    from harness.manifests import load
+    from harness.kube.manifests import load
 
     found = secret_values(values or {}) | secret_values(dict(set_values or {}))
     for path in values_files:

@@ -7,12 +7,15 @@ test keeps the two in step. Binaries are looked up in the versioned cache folder
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from pathlib import Path
 
 from harness.errors import CommandError, MissingBinariesError, ToolError
@@ -35,6 +38,8 @@ KWOK_BINARIES = (
 # Used when present: kwok clusters then serve metrics.k8s.io (see harness.clusters.kwok).
 KWOK_OPTIONAL_BINARIES = ("metrics-server",)
 INSTALL_HINT = "helm-harness tools install"
+_DATA = contextlib.ExitStack()  # data files extracted for a zipped install, removed at exit
+atexit.register(_DATA.close)
 
 
 def cache_dir() -> Path:
@@ -51,14 +56,24 @@ def bin_dir() -> Path:
     return cache_dir() / "bin" / f"k8s-{K8S_VERSION}-kwok-{KWOK_VERSION}"
 
 
-def project_file(*parts: str) -> Path:
-    """A file shipped with the project (``clusters/...``), in a wheel or a source checkout."""
+def data_file(*parts: str) -> Path:
+    """A data file of the package (``harness/_data/...``: the default kind and k3d configs,
+    the kwok stages), read with importlib.resources."""
+    ref = resources.files("harness").joinpath("_data", *parts)
+    if not ref.is_file():
+        raise ToolError(f"helm-harness is missing its data file _data/{'/'.join(parts)}")
+    return Path(_DATA.enter_context(resources.as_file(ref)))
+
+
+def provision_file(*parts: str) -> Path:
+    """A test-bed provisioning file (``clusters/...`` in a source checkout: the installers,
+    the kind node image's files; ``harness/_data/provision/...`` in a wheel)."""
     here = Path(__file__).resolve().parent
-    for root in (here / "_data", here.parent):
+    for root in (here / "_data" / "provision", here.parent / "clusters"):
         candidate = root.joinpath(*parts)
         if candidate.exists():
             return candidate
-    raise ToolError(f"helm-harness is missing its data file {'/'.join(parts)}")
+    raise ToolError(f"helm-harness is missing its provisioning file clusters/{'/'.join(parts)}")
 
 
 def find_binary(name: str) -> Path | None:
@@ -135,7 +150,7 @@ def install(*, helm4: bool = False, metrics_server: bool = True, registry: bool 
 def _run_installer(provider: str, *args: str, env: Mapping[str, str] | None = None) -> str:
     """Run ``clusters/<provider>/install.sh`` (its progress on stderr) and return the last
     line it prints on stdout: what it made."""
-    argv = ["bash", str(project_file("clusters", provider, "install.sh")), *args]
+    argv = ["bash", str(provision_file(provider, "install.sh")), *args]
     proc = subprocess.run(
         argv, env=dict(env or install_env()), stdout=subprocess.PIPE, stderr=sys.stderr, text=True
     )
@@ -155,7 +170,7 @@ def kind_testbed_env() -> dict[str, str]:
     benchmark; never the product's own runs): PATH with ``clusters/kind/bin`` (the
     ``docker`` wrapper for hosts that cannot run privileged containers) and the cache's
     binaries first, and ``HELM_HARNESS_KIND_IMAGE`` naming the node image built here."""
-    wrapper = project_file("clusters", "kind", "bin")
+    wrapper = provision_file("kind", "bin")
     path = os.pathsep.join([str(wrapper), str(bin_dir()), os.environ.get("PATH", "")])
     return {"PATH": path, "HELM_HARNESS_KIND_IMAGE": _run_installer("kind", "--print")}
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from kubernetes import client
 
-from harness.helm import Helm
-from harness.readiness import deployment_ready
-from harness.wait import wait_for
+from harness.helm.client import Helm
+from harness.kube.readiness import deployment_ready
+from harness.kube.wait import wait_for
 
 CHART = Path(__file__).resolve().parent.parent / "fixtures" / "charts" / "web"
 

@@ -47,9 +47,9 @@ def install_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]
     """``install_app(chart, values=..., checks=..., timeout=...)``: the chart installed as a
     one-app suite through the harness's own Deployer in a fresh namespace on the session
     cluster; returns its AppContext. Everything is removed after the test."""
-    from harness.deploy import Deployer
+    from harness.deploy.deployer import Deployer
     from harness.plugin import session_of
-    from harness.suite import App, ChartRef, Suite
+    from harness.suite.model import App, ChartRef, Suite
 
     harness = session_of(request.config)
     harness.cluster()

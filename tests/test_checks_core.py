@@ -10,7 +10,7 @@ from kubernetes import client
 
 from harness.checks import run_check
 from harness.errors import CheckFailed, UsageError
-from harness.suite import Check
+from harness.suite.model import Check
 from tests.conftest import tiny_chart
 
 

@@ -1,6 +1,6 @@
 """http and logs checks against the real kwok API server. kwok runs no containers, so
 the tests point the pods' port at a local HTTP server and their logs at a local file
-(harness.kwok_sim): the checks then go through the API server's port-forward and log
+(harness.clusters.kwok_sim): the checks then go through the API server's port-forward and log
 subresources exactly as they do on kind."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from harness.checks import run_check
+from harness.clusters.kwok_sim import serve_pod_port, set_pod_logs, write_cri_log
 from harness.errors import CheckFailed
-from harness.kwok_sim import serve_pod_port, set_pod_logs, write_cri_log
-from harness.suite import Check
+from harness.suite.model import Check
 
 SELECTOR = "app.kubernetes.io/name=web"
 LABELS = {"app.kubernetes.io/name": "web"}

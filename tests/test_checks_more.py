@@ -19,13 +19,13 @@ from kubernetes import client
 
 from harness.checks import run_check
 from harness.checks.context import AppContext
+from harness.checks.no_restarts import PODS
 from harness.checks.python import import_folder, parse_call
 from harness.checks.rbac import Access, parse_access, parse_spec
-from harness.checks.restarts import PODS
 from harness.checks.security import Workload, parse_rules, problems, workloads
 from harness.errors import CheckFailed, UsageError
-from harness.suite import Check
-from harness.wait import Obj, wait_for
+from harness.kube.wait import Obj, wait_for
+from harness.suite.model import Check
 
 GUARDED = Path(__file__).parent / "charts" / "guarded"
 READY = Check(kind="ready", spec={})
@@ -423,7 +423,7 @@ def test_security(install_app: Any) -> None:
 
 
 PY_CHECKS = """
-from harness.checks.restarts import PODS
+from harness.checks.no_restarts import PODS
 
 
 def pods_listed(app):

@@ -129,7 +129,7 @@ def test_the_reader_takes_the_scalars_kubernetes_takes(scalars: list[str]) -> No
     value, YAML 1.1's "=" and timestamps as the strings Kubernetes sees."""
     import json
 
-    from harness import manifests
+    from harness.kube import manifests
 
     doc = manifests.load("enum:\n" + "".join(f"  - {s}\n" for s in scalars))
     json.dumps(doc)  # raises on datetime and other values JSON cannot hold

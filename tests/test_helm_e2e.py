@@ -11,9 +11,9 @@ import pytest
 from kubernetes import client
 
 from harness.errors import HelmError, WaitTimeout
-from harness.helm import Helm
-from harness.readiness import deployment_ready
-from harness.wait import wait_for
+from harness.helm.client import Helm
+from harness.kube.readiness import deployment_ready
+from harness.kube.wait import wait_for
 from tests.conftest import tiny_chart
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from harness.helm import redact_argv
+from harness.helm.client import redact_argv
 from harness.redact import MASK
 
 
@@ -24,7 +24,7 @@ def test_multi_line_arguments_are_not_logged() -> None:
 
 
 def test_url_credentials_and_pwd_names_are_masked_in_command_lines() -> None:
-    from harness.helm import redact_argv
+    from harness.helm.client import redact_argv
 
     argv = [
         "helm", "install", "x", "c", "--repo", "https://ci:hunter2@charts.example.invalid",

@@ -10,8 +10,8 @@ import time
 import pytest
 import yaml
 
+from harness.deploy.images import ImageLoader, images_in
 from harness.errors import ClusterError
-from harness.images import ImageLoader, images_in
 
 RENDERED = """
 apiVersion: apps/v1

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.cli import main
-from harness.init import HttpCheck, Rendered, _http_ports, suite_text
-from harness.suite import load_suite
+from harness.cli.init import HttpCheck, Rendered, _http_ports, suite_text
+from harness.cli.main import main
+from harness.suite.model import load_suite
 from tests.conftest import FIXTURE_CHARTS, tiny_chart
 
 

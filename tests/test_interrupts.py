@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from harness.clusters import state
+from harness.clusters import records
 from harness.clusters.base import ClusterInfo, ClusterSpec, kubeconfig_path
 from harness.clusters.kwok import KwokProvider
-from harness.kube import api_client
+from harness.kube.client import api_client
 from tests.conftest import FIXTURE_CHARTS
 
 WEB = FIXTURE_CHARTS / "web"
@@ -198,7 +198,7 @@ def assert_cluster_gone(name: str) -> None:
     assert not provider.cluster_dir(name).exists()
     assert processes_mentioning(str(provider.cluster_dir(name))) == []
     assert not kubeconfig_path("kwok", name).exists()
-    assert state.read_cluster("kwok", name) is None
+    assert records.read_cluster("kwok", name) is None
 
 
 # -- (a) while the run's own cluster starts ------------------------------------------------

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import jsonpath
-from harness.checks.waiting import parse_for
+from harness.checks.wait import parse_for
 from harness.errors import UsageError
+from harness.kube import jsonpath
 
 POD = {
     "metadata": {"name": "p", "labels": {"app.kubernetes.io/name": "web"}},

@@ -17,8 +17,8 @@ from harness import tools
 from harness.clusters.base import ClusterInfo, ClusterSpec
 from harness.clusters.kwok import KwokProvider
 from harness.errors import ClusterError, ClusterExistsError
-from harness.kube import api_client, server_version
-from harness.wait import all_have_condition, wait_for
+from harness.kube.client import api_client, server_version
+from harness.kube.wait import all_have_condition, wait_for
 
 
 def processes_of(cluster_dir: Path) -> list[str]:
@@ -56,7 +56,7 @@ def test_a_taken_name_is_a_clear_error(harness_cluster: ClusterInfo) -> None:
 
 
 def test_reuse_returns_the_running_cluster_without_creating(harness_cluster: ClusterInfo) -> None:
-    from harness.clusters import acquire
+    from harness.clusters.registry import acquire
 
     info = acquire(KwokProvider(), ClusterSpec(name=harness_cluster.name), reuse=True)
     assert info.name == harness_cluster.name and not info.created

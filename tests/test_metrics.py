@@ -18,13 +18,14 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-import harness.metrics
+import harness.report.snapshots
 from harness import tools
 from harness.checks import metrics as metrics_check
 from harness.checks import run_check
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed, UsageError
-from harness.metrics import (
+from harness.kube.wait import all_have_condition, wait_for
+from harness.report.snapshots import (
     compare,
     cpu_millicores,
     format_cpu,
@@ -33,8 +34,7 @@ from harness.metrics import (
     summary,
     take_snapshot,
 )
-from harness.suite import Check
-from harness.wait import all_have_condition, wait_for
+from harness.suite.model import Check
 from tests.conftest import REPO, tiny_chart
 
 COLD_WAIT = 45.0  # metrics-server's first figures come ~26 s after the cluster starts
@@ -242,7 +242,7 @@ def test_unavailable_metrics_are_recorded_and_fail_the_check(
 
     monkeypatch.setattr(ctx.resolver, "by_name", without_metrics)
     # ... and without its APIService registered either.
-    monkeypatch.setattr(harness.metrics, "_apiservice_state", lambda ctx: None)
+    monkeypatch.setattr(harness.report.snapshots, "_apiservice_state", lambda ctx: None)
 
     result = take_snapshot(ctx, tmp_path, timings={})
     reason = "metrics unavailable: the cluster does not serve metrics.k8s.io (no metrics-server)"

@@ -1,5 +1,5 @@
 """Port-forward and logs through the API server of a real kwok cluster, the path ``http``
-and ``logs`` checks take on kind too: kwok-controller, steered by harness.kwok_sim, sends
+and ``logs`` checks take on kind too: kwok-controller, steered by harness.clusters.kwok_sim, sends
 a pod's port to a local HTTP server and its logs to a local file."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from harness.kwok_sim import (
+from harness.clusters.kwok_sim import (
     LOGS,
     PORT_FORWARDS,
     SimulationError,
@@ -25,8 +25,8 @@ from harness.kwok_sim import (
     set_pod_logs,
     write_cri_log,
 )
-from harness.portforward import PortForwardError, pod_for_service, port_forward
-from harness.wait import wait_for
+from harness.kube.portforward import PortForwardError, pod_for_service, port_forward
+from harness.kube.wait import wait_for
 from tests.conftest import TEST_LABELS
 
 

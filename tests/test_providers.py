@@ -35,7 +35,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from harness import tools
-from harness.clusters import get_provider, normalize_k8s_version, state
+from harness.clusters import records
 from harness.clusters.base import ClusterInfo, ClusterSpec, kubeconfig_path
 from harness.clusters.k3d import K3dProvider
 from harness.clusters.k3s import K3sProvider, k3s_image
@@ -47,9 +47,10 @@ from harness.clusters.kind import (
     node_image,
 )
 from harness.clusters.kwok import KwokProvider
+from harness.clusters.registry import get_provider, normalize_k8s_version
 from harness.clusters.sweep import sweep
 from harness.errors import ClusterError, MissingBinariesError, UsageError
-from harness.kube import api_client, server_version
+from harness.kube.client import api_client, server_version
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -199,7 +200,7 @@ def own_name() -> Iterator[str]:
     yield name
     KwokProvider().delete(name)
     for provider in ("kind", "k3d", "k3s"):
-        state.forget_cluster(provider, name)
+        records.forget_cluster(provider, name)
         kubeconfig_path(provider, name).unlink(missing_ok=True)
 
 
@@ -211,7 +212,7 @@ def assert_real_cluster(info: ClusterInfo) -> None:
 
 
 def assert_nothing_left(provider: str, name: str) -> None:
-    assert state.read_cluster(provider, name) is None
+    assert records.read_cluster(provider, name) is None
     assert not kubeconfig_path(provider, name).exists()
     assert not KwokProvider().exists(name)
 
@@ -225,7 +226,7 @@ def dead_pid() -> int:
 
 def orphan(provider: str, name: str, run_id: str = "") -> int:
     """Make a cluster's record say that a process which has ended made it; its pid."""
-    record = state.read_cluster(provider, name)
+    record = records.read_cluster(provider, name)
     assert record is not None
     gone = dead_pid()
     data = json.loads(record.path.read_text())
@@ -320,7 +321,7 @@ def test_k3d_creates_a_working_cluster_and_deletes_it(fake_cli: FakeCli, own_nam
         "create",
         own_name,
         "--config",
-        str(REPO / "clusters" / "k3d" / "default.yaml"),
+        str(REPO / "harness" / "_data" / "k3d" / "default.yaml"),
         "--wait",
         "--timeout",
         "90s",
@@ -335,7 +336,7 @@ def test_k3d_creates_a_working_cluster_and_deletes_it(fake_cli: FakeCli, own_nam
     ]
     assert_real_cluster(info)
     assert provider.list() == [own_name]
-    assert state.read_cluster("k3d", own_name) is not None
+    assert records.read_cluster("k3d", own_name) is not None
 
     provider.load_images(own_name, ["web:dev"])
     assert fake_cli.calls("k3d")[-1] == ["image", "import", "web:dev", "-c", own_name]
@@ -462,7 +463,7 @@ def test_k3s_starts_labels_and_stops_its_container(
     assert info.created and info.kubeconfig == kubeconfig_path("k3s", own_name)
     assert_real_cluster(info)
     assert provider.exists(own_name) and provider.list() == [own_name]
-    assert state.read_cluster("k3s", own_name) is not None
+    assert records.read_cluster("k3s", own_name) is not None
 
     provider.delete(own_name)
     assert container.stopped
@@ -524,7 +525,7 @@ def test_auto_with_nothing_usable_lists_what_it_tried(
 
 
 def test_cli_takes_the_new_providers_and_k8s_version() -> None:
-    from harness.cli import build_parser
+    from harness.cli.main import build_parser
 
     args = build_parser().parse_args(
         ["cluster", "up", "--cluster", "kind", "--k8s-version", "1.36", "--name", "x"]
@@ -558,20 +559,20 @@ def own_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def test_a_holder_is_alive_only_as_the_same_harness_process() -> None:
-    me = state.this_process()
+    me = records.this_process()
     assert me.alive()
     assert me.started is not None
-    assert not state.Holder(pid=me.pid, started=me.started - 3600).alive()  # a recycled pid
-    assert not state.Holder(pid=dead_pid(), started=None).alive()
+    assert not records.Holder(pid=me.pid, started=me.started - 3600).alive()  # a recycled pid
+    assert not records.Holder(pid=dead_pid(), started=None).alive()
     with subprocess.Popen(["sleep", "30"]) as other:  # alive, but not pytest/helm-harness
         try:
-            assert not state.Holder(pid=other.pid, started=None).alive()
+            assert not records.Holder(pid=other.pid, started=None).alive()
         finally:
             other.kill()
 
 
 def live_holder_pids(provider: str, name: str) -> list[int]:
-    record = state.read_cluster(provider, name)
+    record = records.read_cluster(provider, name)
     assert record is not None
     return [holder.pid for holder in record.live_holders()]
 
@@ -579,23 +580,23 @@ def live_holder_pids(provider: str, name: str) -> list[int]:
 def test_a_run_using_a_harness_cluster_as_existing_holds_it(own_cache: Path) -> None:
     """A cluster made by hand (its maker has ended) and then used as ``existing`` through
     the harness's kubeconfig is held by that run, so a sweep leaves it alone."""
-    from harness.clusters import acquire, release
+    from harness.clusters.registry import acquire, release
 
     kubeconfig = kubeconfig_path("kwok", "made-by-hand")
     kubeconfig.parent.mkdir(parents=True)
     kubeconfig.write_text("")
-    state.record_cluster("kwok", "made-by-hand", kubeconfig=kubeconfig)
+    records.record_cluster("kwok", "made-by-hand", kubeconfig=kubeconfig)
     orphan("kwok", "made-by-hand")
     assert live_holder_pids("kwok", "made-by-hand") == []
 
     provider = get_provider("existing", kubeconfig=kubeconfig)
     info = acquire(provider, ClusterSpec(name="x"), reuse=False, run_id="run1")
     assert live_holder_pids("kwok", "made-by-hand") == [os.getpid()]
-    assert "run1" in set(state.iter_live_run_ids())
+    assert "run1" in set(records.iter_live_run_ids())
 
     release(provider, info, keep=False, run_id="run1")
     assert live_holder_pids("kwok", "made-by-hand") == []
-    assert state.runs() == []
+    assert records.runs() == []
 
 
 # -- sweep ------------------------------------------------------------------------------------
@@ -606,14 +607,14 @@ def test_sweep_keeps_the_record_of_what_it_cannot_delete(
 ) -> None:
     """A left-over k3s cluster while no Docker engine answers: said, not forgotten."""
     fake_docker(monkeypatch, answers=False)
-    state.record_cluster("k3s", "stranded", kubeconfig=kubeconfig_path("k3s", "stranded"))
+    records.record_cluster("k3s", "stranded", kubeconfig=kubeconfig_path("k3s", "stranded"))
     orphan("k3s", "stranded")
     result = sweep()
     assert result.removed == []
     (error,) = result.errors
     assert "could not delete k3s cluster stranded" in error
     assert "no Docker engine answers at" in error
-    assert state.read_cluster("k3s", "stranded") is not None
+    assert records.read_cluster("k3s", "stranded") is not None
 
 
 def labelled_namespace(core: client.CoreV1Api, labels: dict[str, str]) -> str:
@@ -635,7 +636,7 @@ def namespace_gone(core: client.CoreV1Api, name: str) -> bool:
 def test_sweep_removes_what_dead_runs_left_and_keeps_what_live_runs_hold(
     harness_cluster: ClusterInfo, k8s: client.ApiClient, own_name: str
 ) -> None:
-    session_record = state.read_cluster("kwok", harness_cluster.name)
+    session_record = records.read_cluster("kwok", harness_cluster.name)
     if session_record is None:
         pytest.skip("the session cluster was not created by this run (--reuse-cluster)")
     # A kwok cluster whose creator died: its record names a pid that no longer runs.
@@ -643,8 +644,8 @@ def test_sweep_removes_what_dead_runs_left_and_keeps_what_live_runs_hold(
     gone = orphan("kwok", own_name, run_id="deadrun1")
 
     dead_run, live_run = f"dead{uuid.uuid4().hex[:6]}", f"live{uuid.uuid4().hex[:6]}"
-    state.register_run(dead_run, state.Holder(pid=gone, started=None))
-    state.register_run(live_run)  # this process
+    records.register_run(dead_run, records.Holder(pid=gone, started=None))
+    records.register_run(live_run)  # this process
     core = client.CoreV1Api(k8s)
     owner = {"app.kubernetes.io/managed-by": "helm-harness"}
     dead_ns = labelled_namespace(core, {**owner, "helm-harness.io/run": dead_run})
@@ -685,14 +686,14 @@ def test_sweep_removes_what_dead_runs_left_and_keeps_what_live_runs_hold(
         for kept in (live_ns, no_run_ns, foreign_ns):
             assert not namespace_gone(core, kept), kept
         assert KwokProvider().exists(harness_cluster.name)
-        assert state.read_cluster("kwok", harness_cluster.name) is not None
-        assert dead_run not in {holder.run_id for holder in state.runs()}
+        assert records.read_cluster("kwok", harness_cluster.name) is not None
+        assert dead_run not in {holder.run_id for holder in records.runs()}
     finally:
         for name in (dead_ns, live_ns, no_run_ns, foreign_ns):
             if not namespace_gone(core, name):
                 core.delete_namespace(name)
-        state.forget_run(dead_run)
-        state.forget_run(live_run)
+        records.forget_run(dead_run)
+        records.forget_run(live_run)
 
 
 def test_sweep_shows_owners_and_takes_name_and_age_filters(own_name: str) -> None:

@@ -21,12 +21,12 @@ import junitparser
 import pytest
 import xmlschema
 
-from harness.cli import main as cli_main
+from harness.cli.main import main as cli_main
 from harness.clusters.base import ClusterInfo
-from harness.evidence import redact_object
 from harness.plugin import APP_RECORD
-from harness.report_html import render
-from harness.reporting import RunInfo, RunRecorder, text_scrubber, write_reports
+from harness.report.evidence import redact_object
+from harness.report.html import render
+from harness.report.plugin import RunInfo, RunRecorder, text_scrubber, write_reports
 from tests.conftest import FIXTURE_CHARTS
 
 WEB = FIXTURE_CHARTS / "web"

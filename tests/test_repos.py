@@ -26,10 +26,10 @@ import pytest
 import yaml
 
 from harness import tools
-from harness.cli import main
+from harness.cli.main import main
 from harness.clusters.base import ClusterInfo
-from harness.helm import chart_flags, plain_http
-from harness.wait import retry_until
+from harness.helm.client import chart_flags, plain_http
+from harness.kube.wait import retry_until
 from tests.conftest import FIXTURE_CHARTS
 
 VERSIONS = FIXTURE_CHARTS / "versions"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import pytest_args
+from harness.cli.main import pytest_args
 from harness.clusters.base import ClusterInfo
 from harness.errors import UsageError
 from tests.conftest import FIXTURE_CHARTS
@@ -146,7 +146,7 @@ def test_shard_reports_merge_into_one(
     import json
     import xml.etree.ElementTree as ET
 
-    from harness.cli import main
+    from harness.cli.main import main
 
     for index in range(3):
         suite(

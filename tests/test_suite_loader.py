@@ -14,8 +14,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.cli import main
-from harness.suite import (
+from harness.cli.main import main
+from harness.suite.model import (
     CHECK_KINDS,
     DEFAULT_TIMEOUT,
     ChartRef,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness import tools
-from harness.cli import main
+from harness.cli.main import main
 from harness.errors import MissingBinariesError
 from tests.conftest import REPO
 
@@ -80,7 +80,7 @@ def test_cluster_up_without_binaries_is_one_clear_line(
 
 
 def test_auto_without_anything_lists_what_it_tried(empty_cache: Path) -> None:
-    from harness.clusters import get_provider
+    from harness.clusters.registry import get_provider
     from harness.errors import UsageError
 
     with pytest.raises(UsageError) as info:

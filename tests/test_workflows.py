@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from harness import tools
-from harness.cli import pytest_args
+from harness.cli.main import pytest_args
 from tests.conftest import REPO
 
 WORKFLOWS = REPO / ".github" / "workflows"

@@ -9,18 +9,18 @@ from collections.abc import Callable
 
 from harness.checks.context import AppContext
 from harness.errors import UsageError
-from harness.suite import Check
+from harness.suite.model import Check
 
 CheckFn = Callable[[AppContext, Check], None]
 
 # check kind -> module in this package implementing it
 MODULES = {
     "ready": "ready",
-    "wait": "waiting",
-    "helmTest": "helmtest",
+    "wait": "wait",
+    "helmTest": "helm_test",
     "http": "http",
     "logs": "logs",
-    "noRestarts": "restarts",
+    "noRestarts": "no_restarts",
     "events": "events",
     "rbac": "rbac",
     "security": "security",

@@ -9,9 +9,9 @@ from typing import Any
 
 from kubernetes.client import ApiClient
 
-from harness.helm import Helm
-from harness.resources import Resolver, ResourceType, lister
-from harness.suite import App, Check, Suite
+from harness.helm.client import Helm
+from harness.kube.resources import Resolver, ResourceType, lister
+from harness.suite.model import App, Check, Suite
 
 DEFAULT_CHECK_TIMEOUT = 60.0
 
@@ -28,7 +28,7 @@ class AppContext:
     crds: list[dict[str, Any]] = field(default_factory=list)  # from the chart's crds/
     deadline: float = 0.0  # monotonic: install + readiness must be done by then
     simulated: bool = False  # kwok: pods are simulated, no container answers or logs
-    metrics: dict[str, Any] | None = None  # the last metric snapshot (harness.metrics)
+    metrics: dict[str, Any] | None = None  # the last metric snapshot (harness.report.snapshots)
 
     @cached_property
     def resolver(self) -> Resolver:

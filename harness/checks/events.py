@@ -12,9 +12,9 @@ from typing import Any
 
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed, UsageError
-from harness.resources import ResourceType
-from harness.suite import Check
-from harness.wait import Obj
+from harness.kube.resources import ResourceType
+from harness.kube.wait import Obj
+from harness.suite.model import Check
 
 EVENTS = ResourceType("", "v1", "Event", "events", namespaced=True)
 SHOWN = 10  # events listed in a failure; the rest are counted

@@ -8,7 +8,7 @@ retried (connection errors and unexpected answers alike) until it gets the expec
 ``pod: NAME`` instead of ``service`` targets a pod's container port directly.
 
 On a kwok cluster nothing runs in the pods: unless a test has pointed the pod's port at a
-local server (``harness.kwok_sim.serve_pod_port``), the check is skipped with that reason.
+local server (``harness.clusters.kwok_sim.serve_pod_port``), the check is skipped with that reason.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import pytest
 
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed, UsageError
-from harness.portforward import Forwarder, PortForwardError, forwarding, pod_for_service
-from harness.suite import Check
-from harness.wait import retry_until
+from harness.kube.portforward import Forwarder, PortForwardError, forwarding, pod_for_service
+from harness.kube.wait import retry_until
+from harness.suite.model import Check
 
 KWOK_UNSERVED = "no forward found for port"
 
@@ -56,8 +56,8 @@ def run(ctx: AppContext, check: Check) -> None:
         if ctx.simulated and KWOK_UNSERVED in exc.reason:
             pytest.skip(
                 f"kwok simulates pods: nothing serves {shown}:{port} (point the pod's port at a "
-                "local server with harness.kwok_sim.serve_pod_port, or run on kind, k3d or an "
-                "existing cluster)"
+                "local server with harness.clusters.kwok_sim.serve_pod_port, or run on kind, "
+                "k3d or an existing cluster)"
             )
         raise CheckFailed(expected, f"cannot reach it: {exc.reason}") from exc
     if last is not None:

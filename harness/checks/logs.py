@@ -8,7 +8,7 @@ check to one container (default: all of the pod's containers); ``previous: true`
 the previous instance's logs.
 
 On a kwok cluster nothing runs in the pods: unless a test has pointed the container's
-logs at a file (``harness.kwok_sim.set_pod_logs``), the check is skipped with that reason.
+logs at a file (``harness.clusters.kwok_sim.set_pod_logs``), the check is skipped with that reason.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from kubernetes.client.exceptions import ApiException
 
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed
-from harness.suite import Check
-from harness.wait import retry_until
+from harness.kube.wait import retry_until
+from harness.suite.model import Check
 
 KWOK_NO_LOGS = "no logs found for container"
 MAX_BYTES = 1024 * 1024
@@ -87,7 +87,7 @@ def run(ctx: AppContext, check: Check) -> None:
             raise CheckFailed(f"{shown} to have logs", f"none for {exc}") from exc
         pytest.skip(
             f"kwok simulates pods: no logs are configured for {exc} (point them at a file with "
-            "harness.kwok_sim.set_pod_logs, or run on kind, k3d or an existing cluster)"
+            "harness.clusters.kwok_sim.set_pod_logs, or run on kind, k3d or an existing cluster)"
         )
     except _Missing as exc:
         raise CheckFailed(

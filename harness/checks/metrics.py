@@ -1,5 +1,5 @@
 """``metrics``: budgets on the app's CPU and memory, judged on a metric snapshot taken when
-the check runs (:func:`harness.metrics.snapshot`, kept on ``ctx.metrics``)::
+the check runs (:func:`harness.report.snapshots.snapshot`, kept on ``ctx.metrics``)::
 
     - metrics: {memory: "<= 256Mi", cpu: "<= 500m"}       # the app's total over its pods
     - metrics: {memory: "< 64Mi", perContainer: true}     # each container on its own
@@ -13,7 +13,7 @@ true`` each container that has figures (init containers that have finished have 
 held to the budget instead of the sum.
 
 The snapshot waits for figures of freshly started pods up to the check's ``timeout``
-(default :data:`harness.metrics.METRICS_WAIT`). The check fails, naming the reason, when
+(default :data:`harness.report.snapshots.METRICS_WAIT`). The check fails, naming the reason, when
 the cluster does not serve metrics.k8s.io or a running pod still has no figures: an
 unjudged budget is not a pass. A failure names the figure, the budget and the biggest
 consumers."""
@@ -26,7 +26,7 @@ from typing import Any
 
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed, UsageError
-from harness.metrics import (
+from harness.report.snapshots import (
     METRICS_WAIT,
     cpu_millicores,
     format_cpu,
@@ -34,7 +34,7 @@ from harness.metrics import (
     memory_bytes,
     snapshot,
 )
-from harness.suite import Check
+from harness.suite.model import Check
 
 KEYS = ("cpu", "memory", "perContainer")
 SHOWN = 5  # consumers listed in a failure

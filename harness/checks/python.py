@@ -26,7 +26,7 @@ from typing import Any
 
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed, UsageError
-from harness.suite import Check
+from harness.suite.model import Check
 
 DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 SHOWN_REPR = 200  # characters of a falsy return value shown in the failure

@@ -30,7 +30,7 @@ from kubernetes.client.exceptions import ApiException
 
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed, UsageError
-from harness.suite import Check
+from harness.suite.model import Check
 
 VERB = re.compile(r"^(\*|[a-z][a-zA-Z]*)$")
 RESOURCE = re.compile(

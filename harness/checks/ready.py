@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed, WaitTimeout
-from harness.readiness import (
+from harness.kube.readiness import (
     PREDICATES,
     Unrecoverable,
     container_states,
@@ -22,8 +22,8 @@ from harness.readiness import (
     service_needs_endpoints,
     slices_have_ready_endpoint,
 )
-from harness.suite import Check
-from harness.wait import Obj, describe, wait_for
+from harness.kube.wait import Obj, describe, wait_for
+from harness.suite.model import Check
 
 WORKLOADS_WITH_PODS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
 

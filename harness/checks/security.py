@@ -24,8 +24,8 @@ from typing import Any
 
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed, UsageError
-from harness.suite import Check
-from harness.wait import Obj
+from harness.kube.wait import Obj
+from harness.suite.model import Check
 
 # where each kind keeps its pod spec
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness import tools
-from harness.clusters import state
+from harness.clusters import records
 from harness.clusters.base import (
     ClusterInfo,
     ClusterSpec,
@@ -96,14 +96,14 @@ class K3dProvider:
             raise name_taken(self.name, spec.name)
         argv = self.create_argv(spec)
         kubeconfig = kubeconfig_path(self.name, spec.name)
-        state.record_cluster(self.name, spec.name, kubeconfig=kubeconfig)
+        records.record_cluster(self.name, spec.name, kubeconfig=kubeconfig)
         with removed_on_failure(self.name, spec.name, "k3d", lambda: self._removed(spec.name)):
             self._k3d(*argv, kubeconfig=kubeconfig, timeout=spec.wait_seconds + COMMAND_TIMEOUT)
             return self.get(spec.name, created=True)
 
     def create_argv(self, spec: ClusterSpec) -> builtins.list[str]:
         """``k3d cluster create`` arguments for ``spec`` (without the binary)."""
-        config = spec.config or tools.project_file("clusters", "k3d", "default.yaml")
+        config = spec.config or tools.data_file("k3d", "default.yaml")
         argv = [
             "cluster",
             "create",
@@ -180,7 +180,7 @@ class K3dProvider:
 
     def _remove_files(self, name: str) -> None:
         kubeconfig_path(self.name, name).unlink(missing_ok=True)
-        state.forget_cluster(self.name, name)
+        records.forget_cluster(self.name, name)
 
 
 def _scratch() -> Path:

@@ -20,8 +20,9 @@ import builtins
 import os
 from typing import Any
 
-from harness.clusters import docker_engine_problem, normalize_k8s_version, state
+from harness.clusters import records
 from harness.clusters.base import ClusterInfo, ClusterSpec, kubeconfig_path, write_private
+from harness.clusters.registry import docker_engine_problem, normalize_k8s_version
 from harness.errors import ClusterError, ClusterExistsError, UsageError
 
 DEFAULT_IMAGE = "rancher/k3s:v1.35.5-k3s1"
@@ -90,7 +91,9 @@ class K3sProvider:
 
         image = k3s_image(spec.k8s_version) if spec.k8s_version else DEFAULT_IMAGE
         kubeconfig = kubeconfig_path(self.name, spec.name)
-        state.record_cluster(self.name, spec.name, kubeconfig=kubeconfig, details={"image": image})
+        records.record_cluster(
+            self.name, spec.name, kubeconfig=kubeconfig, details={"image": image}
+        )
         container = None
         try:
             container = tc_k3s.K3SContainer(image=image)
@@ -139,7 +142,7 @@ class K3sProvider:
         container = self._containers.pop(name, None)
         if container is not None:
             _stop(container)
-        elif state.read_cluster(self.name, name) is not None:
+        elif records.read_cluster(self.name, name) is not None:
             problem = docker_engine_problem()
             if problem is not None:  # keep the record: the container may still run
                 raise ClusterError(
@@ -180,7 +183,7 @@ class K3sProvider:
 
     def _remove_files(self, name: str) -> None:
         kubeconfig_path(self.name, name).unlink(missing_ok=True)
-        state.forget_cluster(self.name, name)
+        records.forget_cluster(self.name, name)
 
 
 def _stop(container: Any) -> None:

@@ -3,7 +3,7 @@
 Every call goes through :meth:`KindProvider._kind` (argv lists, never a shell). The
 cluster's kubeconfig is written to the harness's own file (``--kubeconfig``), never to
 ``~/.kube/config``. kind cannot label a cluster, so who made it is recorded in the
-harness's state files (:mod:`harness.clusters.state`), which ``cluster sweep`` reads.
+harness's state files (:mod:`harness.clusters.records`), which ``cluster sweep`` reads.
 
 The node image: ``--kind-image IMAGE`` (``$HELM_HARNESS_KIND_IMAGE``), else the image the
 kind config file names for its nodes (kind reads it; :func:`config_image` reports it), else
@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from harness import tools
-from harness.clusters import normalize_k8s_version, state
+from harness.clusters import records
 from harness.clusters.base import (
     ClusterInfo,
     ClusterSpec,
@@ -36,6 +36,7 @@ from harness.clusters.base import (
     removed_on_failure,
     write_private,
 )
+from harness.clusters.registry import normalize_k8s_version
 from harness.errors import (
     ClusterError,
     CommandError,
@@ -119,7 +120,7 @@ class KindProvider:
             raise name_taken(self.name, spec.name)
         argv = self.create_argv(spec)
         kubeconfig = kubeconfig_path(self.name, spec.name)
-        state.record_cluster(self.name, spec.name, kubeconfig=kubeconfig)
+        records.record_cluster(self.name, spec.name, kubeconfig=kubeconfig)
         removed = functools.partial(self._removed, spec.name, spec.logs_dir)
         with removed_on_failure(self.name, spec.name, "kind", removed):
             self._kind(*argv, timeout=spec.wait_seconds + COMMAND_TIMEOUT)
@@ -227,7 +228,7 @@ class KindProvider:
     def _remove_files(self, name: str) -> None:
         kubeconfig_path(self.name, name).unlink(missing_ok=True)
         kubeconfig_path(self.name, name).with_suffix(".config.yaml").unlink(missing_ok=True)
-        state.forget_cluster(self.name, name)
+        records.forget_cluster(self.name, name)
 
 
 def find_kind() -> Path | None:
@@ -243,7 +244,7 @@ def cluster_config(spec: ClusterSpec) -> Path:
     """The kind config to create ``spec`` with: the user's (or the harness's default), and
     on a cgroup v1 host a copy that lets the kubelet run there (Kubernetes 1.35 and later
     refuse cgroup v1 unless ``failCgroupV1: false``)."""
-    config = spec.config or tools.project_file("clusters", "kind", "default.yaml")
+    config = spec.config or tools.data_file("kind", "default.yaml")
     if not host_is_cgroup_v1():
         return config
     try:

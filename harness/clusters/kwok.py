@@ -3,13 +3,13 @@ kube-controller-manager and kube-scheduler as local processes, with simulated no
 pods (kwok-controller). No container engine is needed.
 
 The kwok configuration is put together per cluster: kwok's own default stages (kept in the
-binary cache by the installer), the harness's stages (``clusters/kwok/stages.yaml``), an
+binary cache by the installer), the harness's stages (``harness/_data/kwok/stages.yaml``), an
 optional pod start-up delay on the ``pod-ready`` stage, and the user's ``--cluster-config``.
 
 kwok's port-forward and logs configurations (``ClusterPortForward``, ``PortForward``,
 ``ClusterLogs``, ``Logs``) are enabled as custom resources (``kwokctl --enable-crds``), so
 tests can point a pod's port or logs at a local server or file while the cluster runs
-(:mod:`harness.kwok_sim`). A kind that the user's ``--cluster-config`` gives statically
+(:mod:`harness.clusters.kwok_sim`). A kind that the user's ``--cluster-config`` gives statically
 stays static: kwokctl takes each kind from one source only, and would drop the file's
 documents of a kind enabled as a resource.
 
@@ -42,7 +42,7 @@ from pathlib import Path
 import yaml
 
 from harness import tools
-from harness.clusters import normalize_k8s_version, state
+from harness.clusters import records
 from harness.clusters.base import (
     ClusterInfo,
     ClusterSpec,
@@ -51,6 +51,7 @@ from harness.clusters.base import (
     removed_on_failure,
     write_private,
 )
+from harness.clusters.registry import normalize_k8s_version
 from harness.errors import (
     ClusterError,
     ToolError,
@@ -141,7 +142,9 @@ class KwokProvider:
             raise name_taken(self.name, spec.name)
         binaries = tools.require_binaries(tools.KWOK_BINARIES)
         # ownership, for `helm-harness cluster sweep`; removed with the cluster's files
-        state.record_cluster(self.name, spec.name, kubeconfig=kubeconfig_path(self.name, spec.name))
+        records.record_cluster(
+            self.name, spec.name, kubeconfig=kubeconfig_path(self.name, spec.name)
+        )
         with tempfile.TemporaryDirectory(prefix="helm-harness-kwok-") as tmp:
             config = Path(tmp) / "stages.yaml"
             config.write_text(self.stages_yaml())
@@ -277,7 +280,7 @@ class KwokProvider:
     def _remove_files(self, name: str) -> None:
         shutil.rmtree(self.cluster_dir(name), ignore_errors=True)
         kubeconfig_path(self.name, name).unlink(missing_ok=True)
-        state.forget_cluster(self.name, name)
+        records.forget_cluster(self.name, name)
 
     def write_kubeconfig(self, name: str) -> Path:
         text = self._kwokctl("get", "kubeconfig", "--name", name).stdout
@@ -292,7 +295,7 @@ class KwokProvider:
                 if doc and doc.get("metadata", {}).get("name") == "pod-ready":
                     self._add_delay(doc)
                 docs.append(doc)
-        own = tools.project_file("clusters", "kwok", "stages.yaml").read_text()
+        own = tools.data_file("kwok", "stages.yaml").read_text()
         docs.extend(doc for doc in yaml.safe_load_all(own) if doc)
         return yaml.safe_dump_all(docs, sort_keys=False)
 
@@ -313,8 +316,8 @@ def wait_usable(info: ClusterInfo, *, nodes: int, timeout: float) -> None:
     ServiceAccount made (pods are refused until the controller-manager creates it)."""
     from kubernetes import client
 
-    from harness.kube import api_client
-    from harness.wait import all_have_condition, wait_for
+    from harness.kube.client import api_client
+    from harness.kube.wait import all_have_condition, wait_for
 
     with api_client(info.kubeconfig, info.context) as api:
         core = client.CoreV1Api(api)
@@ -396,7 +399,7 @@ def _read(path: Path) -> str:
 
 
 def _answers(kubeconfig: Path) -> bool:
-    from harness.kube import api_client, server_version
+    from harness.kube.client import api_client, server_version
 
     try:
         with api_client(kubeconfig) as api:

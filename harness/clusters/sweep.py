@@ -2,7 +2,7 @@
 
 What counts, and nothing else:
 
-- clusters with an ownership record (:mod:`harness.clusters.state`) none of whose
+- clusters with an ownership record (:mod:`harness.clusters.records`) none of whose
   holders is a live pytest/helm-harness process;
 - namespaces labelled ``app.kubernetes.io/managed-by=helm-harness`` with a
   ``helm-harness.io/run`` label, on the recorded clusters still in use (and on the
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.clusters import state
-from harness.deploy import LABEL_OWNER, LABEL_RUN, OWNER
+from harness.clusters import records
+from harness.deploy.deployer import LABEL_OWNER, LABEL_RUN, OWNER
 from harness.errors import HarnessError
 
 CLOCK_SKEW = 300.0  # seconds an API server's clock may be off from this machine's
@@ -58,7 +58,7 @@ def sweep(
     dry_run: bool = False,
     kubeconfig: Path | None = None,
     context: str | None = None,
-    select: Callable[[state.ClusterRecord], bool] | None = None,
+    select: Callable[[records.ClusterRecord], bool] | None = None,
     sweeper_pid: int | None = None,
 ) -> SweepResult:
     """Delete (or with ``dry_run`` only list) left-over clusters and namespaces.
@@ -68,9 +68,9 @@ def sweep(
     itself), so it protects no namespace."""
     result = SweepResult()
     verb = "would delete" if dry_run else "deleted"
-    records = [r for r in state.cluster_records() if select is None or select(r)]
-    in_use: list[state.ClusterRecord] = []
-    for record in records:
+    chosen = [r for r in records.cluster_records() if select is None or select(r)]
+    in_use: list[records.ClusterRecord] = []
+    for record in chosen:
         holders = record.live_holders()
         if holders:
             pids = ", ".join(str(holder.pid) for holder in holders)
@@ -95,26 +95,26 @@ def sweep(
         _sweep_namespaces(where, config, ctx, liveness, dry_run=dry_run, result=result)
 
     if not dry_run:
-        for holder in state.runs():
+        for holder in records.runs():
             if not holder.alive():
-                state.forget_run(holder.run_id)
+                records.forget_run(holder.run_id)
     return result
 
 
-def _delete_cluster(record: state.ClusterRecord) -> None:
-    from harness.clusters import get_provider
+def _delete_cluster(record: records.ClusterRecord) -> None:
+    from harness.clusters.registry import get_provider
 
     provider = get_provider(record.provider)
     provider.delete(record.name)
-    state.forget_cluster(record.provider, record.name)
+    records.forget_cluster(record.provider, record.name)
 
 
 def _liveness(*, ignore_pid: int | None) -> _Liveness:
     live: set[str] = set()
     dead: set[str] = set()
     known_pids: set[int] = set()
-    holders = list(state.runs())
-    for record in state.cluster_records():
+    holders = list(records.runs())
+    for record in records.cluster_records():
         holders.extend(record.holders)
     for holder in holders:
         if not holder.run_id:
@@ -126,7 +126,7 @@ def _liveness(*, ignore_pid: int | None) -> _Liveness:
             dead.add(holder.run_id)
     starts = tuple(
         proc.started if proc.started is not None else 0.0
-        for proc in state.harness_processes()
+        for proc in records.harness_processes()
         if proc.pid not in known_pids and proc.pid != ignore_pid
     )
     return _Liveness(frozenset(live), frozenset(dead - live), starts)
@@ -143,7 +143,7 @@ def _sweep_namespaces(
 ) -> None:
     from kubernetes import client
 
-    from harness.kube import api_client
+    from harness.kube.client import api_client
 
     if not kubeconfig.is_file():
         return

@@ -17,12 +17,13 @@ import pytest
 from kubernetes import client
 
 from harness import tools
-from harness.clusters import acquire, get_provider, state
+from harness.clusters import records
 from harness.clusters.base import ClusterInfo, ClusterSpec, kubeconfig_path
 from harness.clusters.kind import KindProvider
+from harness.clusters.registry import acquire, get_provider
 from harness.clusters.sweep import sweep
 from harness.errors import ClusterError
-from harness.kube import api_client
+from harness.kube.client import api_client
 from tests.conftest import FIXTURE_CHARTS
 from tests.kind.conftest import FIXTURE_IMAGE, kind_args, node_containers, volume_exists, volumes_of
 
@@ -50,7 +51,7 @@ def spec(name: str) -> ClusterSpec:
 def assert_nothing_left(name: str, volumes: list[str]) -> None:
     assert node_containers(name) == []
     assert [v for v in volumes if volume_exists(v)] == []
-    assert state.read_cluster("kind", name) is None
+    assert records.read_cluster("kind", name) is None
     assert not kubeconfig_path("kind", name).exists()
 
 
@@ -142,7 +143,7 @@ def test_sweep_deletes_a_cluster_whose_run_died(own_cluster_name: str) -> None:
     provider = KindProvider()
     provider.create(spec(own_cluster_name))
     volumes = volumes_of(node_containers(own_cluster_name))
-    record = state.read_cluster("kind", own_cluster_name)
+    record = records.read_cluster("kind", own_cluster_name)
     assert record is not None
     gone = subprocess.Popen(["true"])
     gone.wait()

@@ -4,7 +4,7 @@ The chart is rendered with its default values for the Kubernetes version the har
 clusters run (:data:`harness.tools.K8S_VERSION`), hooks included. The suite gets one app
 whose checks are ``ready`` (covering every workload rendered), ``helmTest`` when the chart
 has test hooks, and an ``http`` check on each Service port that looks like plain HTTP. The
-file is validated with :func:`harness.suite.load_suite` before it is written, and an
+file is validated with :func:`harness.suite.model.load_suite` before it is written, and an
 existing file is never overwritten unless asked.
 """
 
@@ -24,12 +24,12 @@ from typing import Any
 import pyhelm3.errors
 import yaml
 
-from harness import manifests
-from harness.checks.helmtest import TEST_HOOKS
+from harness.checks.helm_test import TEST_HOOKS
 from harness.errors import UsageError
-from harness.helm import HelmCommand, chart_flags, helm_reason
-from harness.readiness import PREDICATES, service_needs_endpoints
-from harness.suite import SuiteError, load_suite
+from harness.helm.client import HelmCommand, chart_flags, helm_reason
+from harness.kube import manifests
+from harness.kube.readiness import PREDICATES, service_needs_endpoints
+from harness.suite.model import SuiteError, load_suite
 from harness.tools import K8S_VERSION
 
 APP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

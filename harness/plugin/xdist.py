@@ -21,8 +21,8 @@ SUITE_SUFFIXES = (".yaml", ".yml")
 
 @lru_cache(maxsize=256)
 def _groups(path: Path) -> dict[str, str]:
-    from harness.collect import dependency_groups
-    from harness.suite import SuiteError, load_suite
+    from harness.plugin.items import dependency_groups
+    from harness.suite.model import SuiteError, load_suite
 
     try:
         return dependency_groups(load_suite(path))

@@ -1,6 +1,6 @@
 """Resource types by the names users write (``deployment``, ``deploy``, ``deployments.apps``,
 ``widget``), found through the API server's discovery, and one list function per type that
-``harness.wait.wait_for`` and the client's ``Watch`` can drive, for built-in kinds and
+``harness.kube.wait.wait_for`` and the client's ``Watch`` can drive, for built-in kinds and
 custom resources alike."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ on the teardown report of the last item of an app's dependency group, the app's 
 The builders (:class:`RunRecorder`, :func:`build_results`, :func:`junit_xml`,
 :func:`write_reports`) take plain data, so the benchmark and the tests can feed them
 synthetic reports. ``results.json`` is described in ``docs/results-schema.md``; the page
-is rendered by :mod:`harness.report_html` from it alone (``helm-harness report DIR``).
+is rendered by :mod:`harness.report.html` from it alone (``helm-harness report DIR``).
 
 Secrets: values are never in the inputs (only their digest), and as a second line of
 defence every text is scrubbed of the values the run's suites put under secret-looking
@@ -39,7 +39,7 @@ from harness.plugin import APP_RECORD, session_key
 from harness.redact import MASK, Scrubber, looks_secret, redact_args, value_secrets
 
 if TYPE_CHECKING:
-    from harness.session import HarnessSession
+    from harness.plugin.state import HarnessSession
 
 RESULTS_SCHEMA = "helm-harness/results/v1"
 PROGRESS_EVERY = 1.0  # seconds between the records written while a run goes
@@ -526,7 +526,7 @@ def write_reports(
     recorder: RunRecorder, info: RunInfo, report_dir: Path, *, secrets: Iterable[str] = ()
 ) -> list[Path]:
     """Write junit.xml, results.json and report.html into ``report_dir``; return them."""
-    from harness.report_html import render
+    from harness.report.html import render
 
     results, apps, tests = _scrubbed_results(recorder, info, report_dir, secrets)
     return [
@@ -571,7 +571,7 @@ def _write(path: Path, data: bytes) -> Path:
 def suite_secrets(files: Iterable[Path]) -> set[str]:
     """The values the suites in ``files`` give under secret-looking keys (inline values,
     ``set`` and values files), for scrubbing them from the reports."""
-    from harness.suite import SuiteError, load_suite
+    from harness.suite.model import SuiteError, load_suite
 
     found: set[str] = set()
     for path in files:
@@ -736,7 +736,7 @@ def _cluster_facts(harness: HarnessSession) -> tuple[dict[str, Any] | None, str 
     info = harness.info
     if info is None:
         return None, None
-    from harness.kube import server_version
+    from harness.kube.client import server_version
 
     cluster: dict[str, Any] = {
         "provider": info.provider,

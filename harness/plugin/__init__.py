@@ -2,7 +2,7 @@
 and the hooks that turn suite files into items.
 
 Options are parsed and checked once, in ``pytest_configure``, into a
-:class:`~harness.session.HarnessSession` kept in the config stash; fixtures and items read
+:class:`~harness.plugin.state.HarnessSession` kept in the config stash; fixtures and items read
 it from there. This module wires; the work is done elsewhere in ``harness``.
 """
 
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.session import HarnessSession, RunOptions
+from harness.plugin.state import HarnessSession, RunOptions
 from harness.units import parse_duration
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from harness.checks.context import AppContext
     from harness.clusters.base import ClusterInfo
-    from harness.helm import Helm
+    from harness.helm.client import Helm
 
 session_key = pytest.StashKey[HarnessSession]()
 APP_RECORD = "helm-harness.app"  # user property holding an app's JSON record
@@ -67,7 +67,7 @@ def _count(text: str) -> int:
 
 
 def _k8s_version(text: str) -> str:
-    from harness.clusters import normalize_k8s_version
+    from harness.clusters.registry import normalize_k8s_version
 
     try:
         return normalize_k8s_version(text)
@@ -241,7 +241,7 @@ def _check_report_dir(path: Path) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Items of one app (and of apps joined by dependsOn) run on one xdist worker."""
-    from harness.scheduling import make_scheduler
+    from harness.plugin.xdist import make_scheduler
 
     return make_scheduler(config, log)
 
@@ -254,7 +254,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if opt.harness_reuse_cluster and opt.harness_keep_cluster:
         raise pytest.UsageError("--reuse-cluster already keeps the cluster; drop --keep-cluster")
     if opt.harness_shard:
-        from harness.shard import Shard
+        from harness.plugin.shard import Shard
 
         Shard.parse(opt.harness_shard)
     if opt.harness_cluster == "kwok" and opt.harness_k8s_version:
@@ -301,7 +301,7 @@ def pytest_configure(config: pytest.Config) -> None:
         harness.adopt(workerinput[WORKER_CLUSTER])
     harness.cluster_error = workerinput.get(WORKER_CLUSTER_ERROR)
     if not hasattr(config, "workerinput"):  # reports are written by the controller only
-        from harness.reporting import ReportPlugin
+        from harness.report.plugin import ReportPlugin
 
         config.pluginmanager.register(ReportPlugin(config), "helm-harness-reports")
     _terminate_like_interrupt()
@@ -340,14 +340,14 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    from harness.collect import collect_file
+    from harness.plugin.items import collect_file
 
     return collect_file(file_path, parent)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist renames nodeids by group
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from harness.shard import Shard, select
+    from harness.plugin.shard import Shard, select
 
     text = config.getoption("harness_shard", None)
     if not text:
@@ -368,8 +368,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def _check_name_collisions(session: pytest.Session) -> None:
     """Two suite files whose apps would share a namespace: a usage error naming both."""
-    from harness.collect import HarnessItem
-    from harness.suite import name_collisions
+    from harness.plugin.items import HarnessItem
+    from harness.suite.model import name_collisions
 
     suites = {str(i.suite.path): i.suite for i in session.items if isinstance(i, HarnessItem)}
     problems = name_collisions(list(suites.values()))
@@ -379,9 +379,9 @@ def _check_name_collisions(session: pytest.Session) -> None:
 
 def _check_clashes(session: pytest.Session) -> None:
     """Two apps of the run rendering the same cluster-scoped object: a usage error."""
-    from harness.clashes import find_clashes
-    from harness.collect import HarnessItem
+    from harness.deploy.clashes import find_clashes
     from harness.errors import HarnessError, MissingBinariesError
+    from harness.plugin.items import HarnessItem
     from harness.tools import find_helm
 
     apps = {}
@@ -403,7 +403,7 @@ def _check_clashes(session: pytest.Session) -> None:
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    from harness.collect import HarnessItem
+    from harness.plugin.items import HarnessItem
 
     if not isinstance(item, HarnessItem):
         return
@@ -422,7 +422,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def _group_of(run: Any) -> str:
-    from harness.collect import dependency_groups
+    from harness.plugin.items import dependency_groups
 
     return f"{run.suite.name}::{dependency_groups(run.suite)[run.app.name]}"
 
@@ -513,7 +513,7 @@ def harness_app(
 ) -> Callable[[str | Path, str], AppContext]:
     """``harness_app(suite_file, app_name)``: that app of the suite, installed (once per run)
     — its release, namespace, rendered objects and clients."""
-    from harness.suite import load_suite
+    from harness.suite.model import load_suite
 
     harness = session_of(request.config)
 

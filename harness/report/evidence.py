@@ -9,7 +9,7 @@ its file, and never hides the failure itself.
 
 Secrets stay out of every file: Secret objects are listed without ``data``/``stringData``;
 env values, and values of flag-style args, whose names look secret
-(:data:`harness.helm.SECRET_KEY`) are masked in pods and workloads; ``helm-status.json``
+(:data:`harness.helm.client.SECRET_KEY`) are masked in pods and workloads; ``helm-status.json``
 keeps the release's status but not its values, manifest or chart files; and every text
 written is scrubbed of the secret strings the release is known to hold (the data of its
 Secrets, its secret-looking env values, the user-supplied values under secret-looking
@@ -29,7 +29,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client import ApiClient
 
-from harness.helm import Helm
+from harness.helm.client import Helm
 from harness.redact import (
     MASK,
     Scrubber,
@@ -199,7 +199,7 @@ def _events(core: client.CoreV1Api, namespace: str) -> str:
 
 
 def _resources(api: ApiClient, manifest: list[dict[str, Any]], namespace: str) -> str:
-    from harness.resources import Resolver, lister
+    from harness.kube.resources import Resolver, lister
 
     resolver = Resolver(api)
     docs = []

@@ -11,12 +11,12 @@ from typing import Any
 
 from kubernetes.client import ApiClient
 
-from harness.clusters import acquire, get_provider, release
 from harness.clusters.base import ClusterInfo, ClusterProvider, ClusterSpec
-from harness.deploy import AppRun, Deployer
+from harness.clusters.registry import acquire, get_provider, release
+from harness.deploy.deployer import AppRun, Deployer
+from harness.deploy.images import ImageLoader
 from harness.errors import ClusterError, HarnessError
-from harness.helm import Helm
-from harness.images import ImageLoader
+from harness.helm.client import Helm
 from harness.tools import find_helm
 
 IMAGE_LOADING_PROVIDERS = ("kind", "k3d")
@@ -109,7 +109,7 @@ class HarnessSession:
 
     @cached_property
     def api(self) -> ApiClient:
-        from harness.kube import api_client
+        from harness.kube.client import api_client
 
         info = self.cluster()
         return api_client(info.kubeconfig, info.context)
@@ -152,7 +152,7 @@ class HarnessSession:
 
     def write_bundle(self, run: AppRun, item: Any, exc: BaseException) -> Path | None:
         """The failure bundle of ``run``'s app, or None when there is nothing to look at."""
-        from harness.evidence import bundle_dir, write_bundle
+        from harness.report.evidence import bundle_dir, write_bundle
 
         if "helm" not in self.__dict__ or self.info is None:
             return None
@@ -172,7 +172,7 @@ class HarnessSession:
         if run.ctx is None or run.metrics is not None:
             return
         try:
-            from harness.metrics import take_snapshot
+            from harness.report.snapshots import take_snapshot
         except ImportError:  # metrics come with the reports work
             return
         run.metrics = take_snapshot(
@@ -219,7 +219,7 @@ class HarnessSession:
             return []
         from kubernetes import client
 
-        from harness.deploy import LABEL_OWNER, LABEL_RUN, OWNER
+        from harness.deploy.deployer import LABEL_OWNER, LABEL_RUN, OWNER
 
         said = []
         selector = f"{LABEL_RUN}={self.options.run_id},{LABEL_OWNER}={OWNER}"

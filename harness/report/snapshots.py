@@ -67,8 +67,8 @@ from kubernetes.utils.quantity import parse_quantity
 
 from harness.checks.context import AppContext
 from harness.errors import UsageError
+from harness.kube.wait import Obj, is_transient, retry_until
 from harness.units import parse_duration
-from harness.wait import Obj, is_transient, retry_until
 
 METRICS_WAIT = 20.0  # seconds a snapshot waits for figures of freshly started pods
 PODS_METRICS = "pods.metrics.k8s.io"

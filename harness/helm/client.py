@@ -28,7 +28,7 @@ import pyhelm3.errors
 from harness.errors import HelmError
 from harness.redact import MASK, SECRET_KEY, Scrubber, mask_url_credentials, value_secrets
 
-log = logging.getLogger("harness.helm")
+log = logging.getLogger("harness.helm.client")
 
 SECRET_FLAGS = {"--kube-token", "--password", "--token"}
 SET_FLAGS = {"--set", "--set-string", "--set-json", "--set-file", "--set-literal"}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
-from harness.report_html import _not_a_record, render
+from harness.report.html import _not_a_record, render
 
 
 def load(folder: Path) -> dict[str, Any]:

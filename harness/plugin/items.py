@@ -11,12 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.deploy import PHASE_FROM, PHASE_ROLLBACK, PHASE_TO, PHASES, AppRun, namespace_name
+from harness.deploy.deployer import (
+    PHASE_FROM,
+    PHASE_ROLLBACK,
+    PHASE_TO,
+    PHASES,
+    AppRun,
+    namespace_name,
+)
 from harness.errors import CheckFailed, HarnessError, HelmError, WaitTimeout
-from harness.suite import App, Check, Suite, SuiteError, is_suite_file, load_suite
+from harness.suite.model import App, Check, Suite, SuiteError, is_suite_file, load_suite
 
 if TYPE_CHECKING:
-    from harness.session import HarnessSession
+    from harness.plugin.state import HarnessSession
 
 DEFAULT_CHECKS = (Check(kind="ready", spec={}), Check(kind="helmTest", spec={}))
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
-from harness import manifests
 from harness.errors import HarnessError
-from harness.suite import App, Suite
+from harness.kube import manifests
+from harness.suite.model import App, Suite
 
 CLUSTER_SCOPED_KINDS = {
     "APIService",

@@ -4,7 +4,7 @@
 accepts, opens a WebSocket to the pod's ``portforward`` subresource and copies bytes both
 ways until either side closes. The path is the same on every cluster: the API server hands
 the stream to the node's kubelet, which on kind is a real kubelet and on kwok is
-kwok-controller (what it connects to there is set with :mod:`harness.kwok_sim`).
+kwok-controller (what it connects to there is set with :mod:`harness.clusters.kwok_sim`).
 
 The wire protocol is ``v4.channel.k8s.io`` (no SPDY): one WebSocket carries one port; every
 binary message starts with a channel byte, 0 for data and 1 for errors. The server first

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness import jsonpath
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed, UsageError, WaitTimeout
-from harness.suite import Check
+from harness.kube import jsonpath
+from harness.kube.wait import Obj, describe, wait_for
+from harness.suite.model import Check
 from harness.units import parse_duration
-from harness.wait import Obj, describe, wait_for
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def _duration(text: str) -> float:
 
 
 def _k8s_version(text: str) -> str:
-    from harness.clusters import normalize_k8s_version
+    from harness.clusters.registry import normalize_k8s_version
 
     try:
         return normalize_k8s_version(text)
@@ -241,7 +241,7 @@ def _tools(args: argparse.Namespace) -> int:
 
 
 def _cluster(args: argparse.Namespace) -> int:
-    from harness.clusters import ClusterSpec, acquire, get_provider
+    from harness.clusters.registry import ClusterSpec, acquire, get_provider
 
     if args.action == "sweep":
         return _sweep(args)
@@ -285,7 +285,7 @@ def _cluster(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     import fnmatch
 
-    from harness.clusters.state import ClusterRecord
+    from harness.clusters.records import ClusterRecord
     from harness.clusters.sweep import sweep
 
     if args.kubeconfig is not None and not args.kubeconfig.is_file():
@@ -315,7 +315,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from harness.suite import SuiteError, find_suite_files, load_suite, name_collisions
+    from harness.suite.model import SuiteError, find_suite_files, load_suite, name_collisions
 
     files: list[Path] = []
     usage_problem = False
@@ -355,10 +355,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from harness.report_html import rerender
+    from harness.report.html import rerender
 
     if args.merge:
-        from harness.merge import merge
+        from harness.report.merge import merge
 
         print(merge(args.dirs, args.output))
         return EXIT_OK
@@ -369,7 +369,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from harness.init import init
+    from harness.cli.init import init
 
     result = init(
         tools.find_helm(args.helm),
@@ -443,7 +443,7 @@ def pytest_args(args: Sequence[str]) -> list[str]:
 def _run(args: Sequence[str]) -> int:
     import pytest
 
-    from harness.progress import Progress
+    from harness.plugin.progress import Progress
 
     if "-h" in args or "--help" in args:
         print(RUN_HELP)

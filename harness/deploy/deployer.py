@@ -16,12 +16,12 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from harness import manifests
 from harness.checks.context import AppContext
+from harness.deploy.images import ImageLoader, LoadResult, images_in
 from harness.errors import HarnessError, HelmError
-from harness.helm import Helm
-from harness.images import ImageLoader, LoadResult, images_in
-from harness.suite import App, ChartRef, Suite
+from harness.helm.client import Helm
+from harness.kube import manifests
+from harness.suite.model import App, ChartRef, Suite
 
 PHASE_FROM, PHASE_TO, PHASE_ROLLBACK = "from", "to", "rollback"
 # The API server's words for a webhook or an aggregated API it could not call.

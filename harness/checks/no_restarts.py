@@ -15,9 +15,9 @@ from typing import Any
 
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed, UsageError
-from harness.resources import ResourceType
-from harness.suite import Check
-from harness.wait import Obj
+from harness.kube.resources import ResourceType
+from harness.kube.wait import Obj
+from harness.suite.model import Check
 
 PODS = ResourceType("", "v1", "Pod", "pods", namespaced=True)
 REPLICASETS = ResourceType("apps", "v1", "ReplicaSet", "replicasets", namespaced=True)

@@ -1,7 +1,7 @@
 """Suite files: the data model (this part is fixed), and loading with validation.
 
 A suite file is YAML whose first document has ``kind: Suite`` (see the README's "Suite
-file" section and ``harness/schema/suite.schema.json``). :func:`load_suite` returns a
+file" section and ``harness/suite/schema/suite.schema.json``). :func:`load_suite` returns a
 :class:`Suite` or raises :class:`SuiteError` naming the file, line and key.
 """
 
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 import yaml
 
 from harness.errors import UsageError
-from harness.manifests import KubeLoader
+from harness.kube.manifests import KubeLoader
 from harness.units import parse_duration
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def _kind_of(value: Any) -> str:
 
 def load_values_text(text: str) -> Any:
     """A values file's content, read as Helm reads it."""
-    from harness.manifests import load
+    from harness.kube.manifests import load
 
     return load(text)
 
@@ -185,13 +185,15 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 def suite_schema() -> dict[str, Any]:
-    """The JSON Schema of suite files (``harness/schema/suite.schema.json``), a fresh copy."""
+    """The JSON Schema of suite files (``harness/suite/schema/suite.schema.json``), a fresh copy."""
     return copy.deepcopy(_schema())
 
 
 @functools.cache
 def _schema() -> dict[str, Any]:
-    text = resources.files("harness").joinpath("schema", "suite.schema.json").read_text("utf-8")
+    text = (
+        resources.files("harness.suite").joinpath("schema", "suite.schema.json").read_text("utf-8")
+    )
     schema: dict[str, Any] = json.loads(text)
     return schema
 

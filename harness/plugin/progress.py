@@ -39,8 +39,8 @@ class Progress:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        from harness.collect import HarnessItem
         from harness.plugin import session_of
+        from harness.plugin.items import HarnessItem
 
         suite_items = [item for item in session.items if isinstance(item, HarnessItem)]
         apps = {f"{item.suite.name}::{item.app.name}" for item in suite_items}

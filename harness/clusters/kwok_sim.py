@@ -10,7 +10,7 @@ harness's kwok clusters serve that configuration as custom resources (``kwokctl
 
 - :func:`serve_pod_port`: a port-forward to a pod's port becomes a TCP connection to a
   local address, typically a test server on 127.0.0.1. ``kubectl port-forward``,
-  :func:`harness.portforward.port_forward` and ``http`` checks then reach that server
+  :func:`harness.kube.portforward.port_forward` and ``http`` checks then reach that server
   exactly as they reach the container on kind.
 - :func:`set_pod_logs`: ``kubectl logs`` (also ``--follow``, ``--tail``, ``--previous``)
   of a container reads a local file of CRI log lines (``<RFC3339 time> stdout F <text>``),
@@ -70,7 +70,7 @@ from tenacity import (
 )
 
 from harness.errors import HarnessError
-from harness.portforward import ERROR_CHANNEL, PortForwardError, open_pod_stream
+from harness.kube.portforward import ERROR_CHANNEL, PortForwardError, open_pod_stream
 
 __all__ = [
     "PodSelector",

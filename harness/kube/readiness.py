@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from harness.wait import Obj, condition_is
+from harness.kube.wait import Obj, condition_is
 
 
 class Unrecoverable(Exception):

@@ -7,8 +7,8 @@ import pytest
 
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed, HelmError
-from harness.readiness import container_states
-from harness.suite import Check
+from harness.kube.readiness import container_states
+from harness.suite.model import Check
 
 TEST_HOOKS = {"test", "test-success"}
 

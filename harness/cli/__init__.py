@@ -1,0 +1,1 @@
+"""The ``helm-harness`` command: one module per subcommand."""
