@@ -31,6 +31,30 @@ POD = {
         ("{.status.containerStatuses[-1].name}", ["b"]),
         ("{.metadata.labels['app.kubernetes.io/name']}", ["web"]),
         ("{.status.nothing}", []),
+        # kubectl spellings the library writes differently
+        ("{.metadata.'labels'.\"app.kubernetes.io/name\"}", ["web"]),
+        (".status.phase", ["Running"]),
+        ("{$.status.phase}", ["Running"]),
+        ("{ .status.phase }", ["Running"]),
+        ("{.status.conditions[?(@.type==Ready)].status}", ["True"]),
+        ("{.status.conditions[?(@.type == 'Ready')].status}", ["True"]),
+        # == and != compare a number or boolean with a string by its printed text
+        ("{.status.containerStatuses[?(@.ready==true)].name}", ["a"]),
+        ('{.status.containerStatuses[?(@.ready=="false")].name}', ["b"]),
+        ("{.status.containerStatuses[?(@.ready!=true)].name}", ["b"]),
+        ("{.status.conditions[?(@.status==True)].type}", ["Ready"]),
+        ("{.status.containerStatuses[?(@.ready==True)].name}", []),
+        ('{.spec[?(@=="2")]}', [2]),
+        # a missing key is unequal to anything
+        ("{.status.conditions[?(@.reason!='x')].type}", ["Ready", "Initialized"]),
+        ("{.status.conditions[?(@.reason=='x')].type}", []),
+        # quoted keys keep dots (and '..') as they are
+        ("{.metadata.labels['app..name']}", []),
+        ('{.metadata.labels["app.kubernetes.io/name"]}', ["web"]),
+        # what the library adds: slices, &&, ordering
+        ("{.status.conditions[0:1].type}", ["Ready"]),
+        ('{.status.conditions[?(@.type=="Ready" && @.status=="True")].type}', ["Ready"]),
+        ("{.spec[?(@ > 1)]}", [2]),
     ],
 )
 def test_evaluate(path: str, values: list[object]) -> None:
@@ -41,6 +65,27 @@ def test_evaluate(path: str, values: list[object]) -> None:
 def test_unsupported_paths_are_usage_errors(path: str) -> None:
     with pytest.raises(UsageError):
         jsonpath.parse(path)
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("{}", "empty JSONPath"),
+        ("{$}", "empty JSONPath"),
+        ("{..name}", "recursive descent"),
+        ("{.status..name}", "recursive descent"),
+        ("{range .items[*]}{.name}{end}", "templates such as range"),
+        ("status.phase", "starts with '.' or '['"),
+        ("{.status.phase", "unbalanced braces"),
+        ("{.a[}", "unexpected end of query"),
+        ("{.a[?(@.b==x(y))]}", "unexpected 'x'"),
+    ],
+)
+def test_bad_paths_say_why_and_show_one_that_works(path: str, reason: str) -> None:
+    with pytest.raises(UsageError, match="JSONPath") as info:
+        jsonpath.parse(path)
+    assert reason in str(info.value)
+    assert "{.status.phase}" in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ a pod's port to a local HTTP server and its logs to a local file."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import socket
 import threading
@@ -25,16 +26,31 @@ from harness.clusters.kwok_sim import (
     set_pod_logs,
     write_cri_log,
 )
-from harness.kube.portforward import PortForwardError, pod_for_service, port_forward
+from harness.kube.portforward import (
+    CLIENT_THREAD,
+    PortForwardError,
+    open_pod_stream,
+    pod_for_service,
+    port_forward,
+)
 from harness.kube.wait import wait_for
 from tests.conftest import TEST_LABELS
+
+BIG = b"0123456789abcdef" * 65536  # 1 MiB, many WebSocket messages each way
 
 
 class _Health(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        found = self.path == "/healthz"
-        body = b"ok" if found else b"not found"
-        self.send_response(200 if found else 404)
+        bodies = {"/healthz": b"ok", "/big": BIG}
+        self._answer(200 if self.path in bodies else 404, bodies.get(self.path, b"not found"))
+
+    def do_POST(self) -> None:
+        """Answers the SHA-256 of the body it was sent."""
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self._answer(200, hashlib.sha256(body).hexdigest().encode())
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -63,10 +79,10 @@ def closed_port() -> int:
     return port
 
 
-def get(port: int, path: str) -> tuple[int, str]:
+def get(port: int, path: str, *, method: str = "GET", body: bytes | None = None) -> tuple[int, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("GET", path)
+        conn.request(method, path, body=body)
         response = conn.getresponse()
         return response.status, response.read().decode()
     finally:
@@ -119,7 +135,8 @@ def create_service(
 
 
 def forwarder_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("port-forward ")]
+    """The harness's threads and those the kubernetes client starts for each stream."""
+    return [t for t in threading.enumerate() if t.name.startswith(("port-forward ", CLIENT_THREAD))]
 
 
 def test_http_get_through_port_forward_reaches_the_local_server(
@@ -137,6 +154,11 @@ def test_http_get_through_port_forward_reaches_the_local_server(
     with port_forward(k8s, namespace, pod, port) as local_port:
         assert get(local_port, "/healthz") == (200, "ok")
         assert get(local_port, "/missing") == (404, "not found")  # a second connection
+        assert get(local_port, "/big") == (200, BIG.decode())
+        assert get(local_port, "/", method="POST", body=BIG) == (
+            200,
+            hashlib.sha256(BIG).hexdigest(),
+        )
         assert forwarder_threads()
         # Connections open side by side.
         first, second = (
@@ -216,6 +238,17 @@ def test_a_pod_that_is_not_running_is_refused_at_once(
     with pytest.raises(PortForwardError, match="not found"):
         with port_forward(k8s, namespace, "no-such-pod", 8080):
             pass
+
+    # The stream itself is refused by the API server, with its Status message and code.
+    with pytest.raises(PortForwardError) as info:
+        open_pod_stream(k8s, namespace, "pending", 8080)
+    assert info.value.status == 400
+    assert info.value.reason == "HTTP 400: pod pending does not have a host assigned"
+    with pytest.raises(PortForwardError, match='HTTP 404: pods "no-such-pod" not found') as info:
+        open_pod_stream(k8s, namespace, "no-such-pod", 8080)
+    assert info.value.status == 404
+    with pytest.raises(PortForwardError, match="must be between 0 and 65536"):
+        open_pod_stream(k8s, namespace, "pending", 70000)
     assert not forwarder_threads()
 
 
@@ -260,3 +293,40 @@ def test_pod_for_service_says_what_is_missing(k8s: client.ApiClient, namespace: 
 def test_kwok_sim_needs_a_matching_pod(k8s: client.ApiClient, namespace: str) -> None:
     with pytest.raises(SimulationError, match="no pod matches app=nothing"):
         serve_pod_port(k8s, namespace, {"app": "nothing"}, 80, "127.0.0.1", 1)
+
+
+def test_a_pod_stream_is_a_socket_and_leaves_the_callers_client_alone(
+    k8s: client.ApiClient, namespace: str, http_server: int
+) -> None:
+    create_pod(k8s, namespace, "web", ports={"http": 8080})
+    serve_pod_port(k8s, namespace, "web", 8080, "127.0.0.1", http_server)
+
+    stream = open_pod_stream(k8s, namespace, "web", 8080)
+    pump = stream.pump
+    try:
+        assert pump is not None and pump.is_alive()  # the client's thread, found to be joined
+        stream.socket.sendall(b"GET /healthz HTTP/1.1\r\nHost: web\r\n\r\n")
+        response = http.client.HTTPResponse(stream.socket)
+        response.begin()
+        assert (response.status, response.read()) == (200, b"ok")
+        # kubernetes.stream.portforward swaps call_api on the ApiClient it is given while it
+        # opens a stream (and leaves an instance attribute behind): never the caller's.
+        assert "call_api" not in vars(k8s)
+        found = client.CoreV1Api(k8s).read_namespaced_pod("web", namespace)
+        assert found.metadata is not None and found.metadata.name == "web"
+        assert stream.failure() is None
+    finally:
+        stream.close()
+    assert not pump.is_alive() and stream.socket.fileno() == -1
+    assert not forwarder_threads()
+
+    # A port the kubelet refuses: the socket ends, and failure() says why.
+    stream = open_pod_stream(k8s, namespace, "web", 9090)
+    try:
+        assert stream.socket.recv(1) == b""
+        failure = stream.failure()
+    finally:
+        stream.close()
+    assert failure is not None and "no forward found for port 9090" in failure.reason
+    assert (failure.namespace, failure.target, failure.port) == (namespace, "web", 9090)
+    assert not forwarder_threads()

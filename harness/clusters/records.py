@@ -9,6 +9,9 @@ for every provider that creates clusters::
                                               the run that made it, and the processes
                                               holding it (pid + process start time)
     <cache>/runs/<run id>.json                a run (pid + process start time)
+    <cache>/locks/clusters/<provider>-<name>.lock
+                                              the lock of a cluster: who holds it (pid,
+                                              start time, command, since when, for what)
 
 A holder is alive while its pid is a running pytest or helm-harness process that started
 when the record says (so a recycled pid does not count). A cluster nobody alive holds is
@@ -20,16 +23,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
+
+import filelock
+import psutil
 
 from harness import tools
+from harness.errors import ClusterError
 
 HARNESS_COMMANDS = ("pytest", "py.test", "helm-harness", "harness.cli")
 START_TOLERANCE = 2.0  # seconds: process start times are read at tick precision
+_GONE = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)  # ended, not yet reaped
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -42,12 +51,27 @@ class Holder:
     run_id: str = ""
 
     def alive(self) -> bool:
-        """Whether this very process still runs, and is pytest or helm-harness."""
+        """Whether this very process still runs, and is pytest or helm-harness. A process
+        whose command line this user may not read counts when its start time shows it is
+        the same process."""
         proc = process(self.pid)
-        if proc is None or not is_harness_command(proc.cmdline):
+        if proc is None:
             return False
+        same = self._same_start(proc)
+        if proc.cmdline is None:
+            return bool(same)
+        return is_harness_command(proc.cmdline) and same is not False
+
+    def running(self) -> bool:
+        """Whether this very process still runs, whatever it is."""
+        proc = process(self.pid)
+        return proc is not None and self._same_start(proc) is not False
+
+    def _same_start(self, proc: Process) -> bool | None:
+        """Whether ``proc`` started when this holder did (None: a start time is unknown);
+        a pid reused by a later process starts later."""
         if self.started is None or proc.started is None:
-            return True
+            return None
         return abs(proc.started - self.started) <= START_TOLERANCE
 
 
@@ -89,8 +113,8 @@ class ClusterRecord:
 @dataclass(frozen=True)
 class Process:
     pid: int
-    cmdline: str
-    started: float | None
+    cmdline: str | None  # None where this user may not read it
+    started: float | None  # epoch seconds, None where unknown
 
 
 # -- processes ----------------------------------------------------------------------------
@@ -100,42 +124,28 @@ def process(pid: int) -> Process | None:
     """The running process ``pid`` (None when there is none, or it is a zombie)."""
     if pid <= 0:
         return None
-    if Path("/proc/self/stat").is_file():
-        return _proc_process(pid)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            if proc.status() in _GONE:
+                return None
+            started = _readable(proc.create_time)
+            argv = _readable(proc.cmdline)
+    except psutil.NoSuchProcess:  # ZombieProcess too
         return None
-    except PermissionError:
-        pass  # it exists, owned by someone else
-    out = subprocess.run(
-        ["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, check=False
-    )
-    cmdline = out.stdout.strip()
-    return Process(pid, cmdline, None) if out.returncode == 0 and cmdline else None
+    except psutil.AccessDenied:  # not even its status: it runs, but nothing else is known
+        return Process(pid, None, None)
+    return Process(pid, None if argv is None else " ".join(argv).strip(), started)
 
 
-def _proc_process(pid: int) -> Process | None:
-    base = Path("/proc") / str(pid)
+_T = TypeVar("_T")
+
+
+def _readable(read: Callable[[], _T]) -> _T | None:
     try:
-        raw = (base / "cmdline").read_bytes()
-        stat = (base / "stat").read_text()
-    except OSError:
+        return read()
+    except psutil.AccessDenied:
         return None
-    # "pid (comm) state ppid ...": comm may hold spaces and parentheses; fields follow the last ')'
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if not fields or fields[0] in ("Z", "X"):
-        return None
-    started = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
-    cmdline = raw.replace(b"\0", b" ").decode(errors="replace").strip()
-    return Process(pid, cmdline, started)
-
-
-def _boot_time() -> float:
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith("btime "):
-            return float(line.split()[1])
-    return 0.0
 
 
 def is_harness_command(cmdline: str) -> bool:
@@ -144,17 +154,15 @@ def is_harness_command(cmdline: str) -> bool:
 
 def harness_processes() -> list[Process]:
     """Every running pytest or helm-harness process this user can see."""
-    if Path("/proc/self/stat").is_file():
-        pids = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
-        found = [_proc_process(pid) for pid in pids]
-    else:
-        out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True)
-        found = []
-        for line in out.stdout.splitlines():
-            pid, _, cmdline = line.strip().partition(" ")
-            if pid.isdigit():
-                found.append(Process(int(pid), cmdline.strip(), None))
-    return [proc for proc in found if proc is not None and is_harness_command(proc.cmdline)]
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "create_time", "status"]):
+        info = proc.info  # what could not be read (AccessDenied) is None
+        if info["status"] in _GONE or not info["cmdline"]:
+            continue
+        cmdline = " ".join(info["cmdline"]).strip()
+        if is_harness_command(cmdline):
+            found.append(Process(info["pid"], cmdline, info["create_time"]))
+    return found
 
 
 def creator() -> dict[str, str]:
@@ -169,8 +177,7 @@ def creator() -> dict[str, str]:
         user = getpass.getuser()
     except (KeyError, OSError):  # no name for this uid
         user = str(os.getuid())
-    me = process(os.getpid())
-    argv = me.cmdline.split() if me else []
+    argv = _readable(psutil.Process().cmdline) or []
     command = " ".join(redact_args(argv))
     if len(command) > 200:
         command = command[:197] + "..."
@@ -195,6 +202,12 @@ def runs_dir() -> Path:
 
 def cluster_record_path(provider: str, name: str) -> Path:
     return state_dir() / f"{_SAFE.sub('_', provider)}-{_SAFE.sub('_', name)}.json"
+
+
+def cluster_lock_path(provider: str, name: str) -> Path:
+    """The lock file of a cluster (see :func:`harness.clusters.registry.cluster_lock`)."""
+    record = cluster_record_path(provider, name)
+    return tools.cache_dir() / "locks" / "clusters" / f"{record.stem}.lock"
 
 
 def record_cluster(
@@ -244,7 +257,15 @@ def unhold_cluster(provider: str, name: str) -> None:
 
 
 def forget_cluster(provider: str, name: str) -> None:
+    """The cluster is gone: remove its record, and its lock file unless someone holds it."""
     cluster_record_path(provider, name).unlink(missing_ok=True)
+    lock = cluster_lock_path(provider, name)
+    if lock.exists():
+        try:
+            with filelock.FileLock(lock, blocking=False):
+                lock.unlink(missing_ok=True)  # taken first: a waiter on it takes a new one
+        except filelock.Timeout:
+            pass  # held (by the release() deleting the cluster, which removes it itself)
 
 
 def read_cluster(provider: str, name: str) -> ClusterRecord | None:
@@ -300,6 +321,69 @@ def iter_live_run_ids() -> Iterator[str]:
 
 def _run_path(run_id: str) -> Path:
     return runs_dir() / f"{_SAFE.sub('_', run_id)}.json"
+
+
+# -- locks --------------------------------------------------------------------------------
+
+
+@contextmanager
+def file_lock(
+    path: Path, *, timeout: float, purpose: str, provider: str = "", name: str = ""
+) -> Iterator[Path]:
+    """Hold the file lock ``path`` (``flock``, through :class:`filelock.FileLock`) for
+    ``purpose`` ("create kwok cluster x"), waiting at most ``timeout`` seconds; then a
+    :class:`ClusterError` names the file, what holds it, and what to do.
+
+    The holder writes itself (pid, start time, command, purpose) into the file, which is
+    how a waiter can tell. The holder may remove the file just before leaving (when what
+    it guards is gone): a waiter then takes a new one."""
+    lock = filelock.FileLock(path, timeout=timeout, on_acquired=_lock_writer(purpose))
+    try:
+        lock.acquire()
+    except filelock.Timeout as exc:
+        raise ClusterError(_lock_timeout(path, timeout), provider=provider, name=name) from exc
+    try:
+        yield path
+    finally:
+        lock.release()
+
+
+def _lock_writer(purpose: str) -> Callable[[int], None]:
+    def write(fd: int) -> None:
+        holder = {**asdict(this_process()), "command": creator()["command"]}
+        data = json.dumps({**holder, "purpose": purpose, "since": time.time()}).encode()
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data + b"\n", 0)
+        except OSError:
+            pass  # a full disk, say: the lock holds all the same, only waiters can't tell who
+
+    return write
+
+
+def _lock_timeout(path: Path, timeout: float) -> str:
+    waited = f"waited {timeout:g}s for the lock {path}"
+    try:
+        data = json.loads(path.read_text())
+        holder = _holder(data)
+        purpose, command = str(data.get("purpose") or ""), str(data.get("command") or "")
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(data["since"])))
+    except (OSError, ValueError, KeyError, TypeError):
+        return (
+            f"{waited}; its holder is unknown. Find the process holding it (fuser -v {path}), "
+            "let it finish or end it, and try again"
+        )
+    who = f"pid {holder.pid}" + (f" ({command})" if command else "")
+    doing = f" to {purpose}" if purpose else ""
+    if holder.running():
+        return (
+            f"{waited}: {who} holds it since {since}{doing}. Wait for that run to finish and "
+            f"try again, or end it (kill {holder.pid}) if it hangs"
+        )
+    return (
+        f"{waited}: {who} took it at {since}{doing} and has ended, but a process it started "
+        f"still holds it. Find that process (fuser -v {path}), end it, and try again"
+    )
 
 
 # -- files --------------------------------------------------------------------------------

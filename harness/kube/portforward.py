@@ -1,16 +1,16 @@
 """Port-forwarding to a pod through the API server, as ``kubectl port-forward`` does.
 
 ``port_forward`` listens on 127.0.0.1 (an ephemeral port) and, for every connection it
-accepts, opens a WebSocket to the pod's ``portforward`` subresource and copies bytes both
-ways until either side closes. The path is the same on every cluster: the API server hands
-the stream to the node's kubelet, which on kind is a real kubelet and on kwok is
+accepts, opens a stream to the pod's ``portforward`` subresource and copies bytes both ways
+until either side closes. The path is the same on every cluster: the API server hands the
+stream to the node's kubelet, which on kind is a real kubelet and on kwok is
 kwok-controller (what it connects to there is set with :mod:`harness.clusters.kwok_sim`).
 
-The wire protocol is ``v4.channel.k8s.io`` (no SPDY): one WebSocket carries one port; every
-binary message starts with a channel byte, 0 for data and 1 for errors. The server first
-sends the port number (2 bytes, little endian) on both channels, then the stream on
-channel 0; a failure on the pod's side (nothing listening, no route) arrives as one
-message of text on channel 1, after which the server closes the WebSocket.
+The stream is the kubernetes client's own (:func:`kubernetes.stream.portforward`, a
+``v4.channel.k8s.io`` WebSocket): it hands back a local socket that carries the pod port's
+bytes, and a thread of its own translates between that socket and the WebSocket. A failure
+on the pod's side (nothing listening, no route) arrives as the port's error text, and the
+socket then reads end-of-file.
 
 Errors::
 
@@ -29,24 +29,25 @@ import json
 import logging
 import selectors
 import socket
-import ssl
 import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from typing import Any
 
-import certifi
-import websocket
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
+from kubernetes.client.exceptions import ApiException, ApiValueError
+from kubernetes.stream import portforward
+from websocket import WebSocketBadStatusException
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, KubeApiError, NotFound
+from harness.kube.client import call
 
 __all__ = [
+    "Forwarder",
     "PodStream",
     "PortForwardError",
+    "forwarding",
     "open_pod_stream",
     "pod_for_service",
     "port_forward",
@@ -54,12 +55,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PROTOCOL = "v4.channel.k8s.io"
-DATA_CHANNEL = 0
-ERROR_CHANNEL = 1
-NO_CHANNEL = -1
-DEFAULT_TIMEOUT = 10.0
 CHUNK = 64 * 1024
+CLOSE_WAIT = 5.0  # for the client's thread to close its WebSocket, before it is cut off
+# The kubernetes client names the thread it starts for each stream so (see PodStream).
+CLIENT_THREAD = "Kubernetes port forward proxy"
 
 Obj = dict[str, Any]
 
@@ -88,162 +87,90 @@ class PortForwardError(HarnessError):
 
 
 class PodStream:
-    """An open ``portforward`` WebSocket to one pod port, past its opening messages."""
+    """An open ``portforward`` stream to one pod port: ``socket`` carries its bytes.
 
-    def __init__(self, ws: websocket.WebSocket, namespace: str, pod: str, port: int) -> None:
-        self.ws = ws
+    The kubernetes client pumps each stream in a thread it starts and never hands out; it
+    is found by name as the stream opens (streams open one at a time), so :meth:`close`
+    can join it.
+    """
+
+    def __init__(
+        self,
+        forward: Any,  # kubernetes.stream.ws_client.PortForward
+        pump: threading.Thread | None,
+        namespace: str,
+        pod: str,
+        port: int,
+    ) -> None:
+        self.forward = forward
+        self.pump = pump
         self.namespace = namespace
         self.pod = pod
         self.port = port
+        self.socket: socket.socket = forward.socket(port)  # one end of a socket pair
 
-    def fileno(self) -> int:
-        sock = self.ws.sock
-        return sock.fileno() if sock is not None else -1
-
-    def has_buffered(self) -> bool:
-        """Whether TLS holds decrypted bytes that ``select`` will not report."""
-        sock = self.ws.sock
-        return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-
-    def send(self, data: bytes) -> None:
-        self.ws.send_bytes(bytes([DATA_CHANNEL]) + data)
-
-    def receive(self) -> tuple[int, bytes] | None:
-        """The next message as (channel, payload), ``(NO_CHANNEL, b"")`` for a ping, pong
-        or empty message; None once the server has closed."""
-        try:
-            opcode, frame = self.ws.recv_data_frame(True)
-        except (websocket.WebSocketConnectionClosedException, ConnectionError):
-            return None
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            return None
-        data = frame.data
-        if opcode not in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_TEXT) or not data:
-            return NO_CHANNEL, b""
-        data = data if isinstance(data, bytes) else str(data).encode()
-        return data[0], data[1:]
+    def failure(self) -> PortForwardError | None:
+        """The error the kubelet reported for the port, if any (it ends the stream)."""
+        reason = self.forward.error(self.port)
+        return self.error(reason) if reason else None
 
     def error(self, reason: str) -> PortForwardError:
         return PortForwardError(self.namespace, self.pod, self.port, reason)
 
     def close(self) -> None:
+        """End the stream: the client's thread sees the socket close, closes the WebSocket
+        and ends; one that does not within CLOSE_WAIT has its WebSocket cut off."""
+        self.forward.close()
+        if self.pump is None:
+            return  # not found: it ends on its own
+        websocket = self.forward.websocket
+        self.pump.join(CLOSE_WAIT)
+        if self.pump.is_alive():
+            websocket.abort()  # wakes the thread: it sees the WebSocket closed and ends
+            self.pump.join(CLOSE_WAIT)
+        if not self.pump.is_alive():
+            websocket.shutdown()  # the client leaves it open when the server closed first
+
+
+_opening = threading.Lock()
+
+
+def open_pod_stream(api: client.ApiClient, namespace: str, pod: str, port: int) -> PodStream:
+    """Open a stream to ``pod``'s ``port``; raise PortForwardError when the API server
+    refuses it (the pod is gone or not scheduled). What the kubelet says of the port comes
+    later, through :meth:`PodStream.failure`."""
+    # A client of its own: kubernetes.stream.portforward swaps the ApiClient's call_api
+    # while it opens the stream, which would send the caller's other requests astray.
+    with client.ApiClient(api.configuration) as own, _opening:
+        before = set(threading.enumerate())
         try:
-            self.ws.close(timeout=1)
-        except (websocket.WebSocketException, OSError):
-            pass
-        finally:
-            self.ws.shutdown()
+            forward = portforward(
+                client.CoreV1Api(own).connect_get_namespaced_pod_portforward,
+                pod,
+                namespace,
+                ports=str(port),
+            )
+        except ApiValueError as exc:
+            raise PortForwardError(namespace, pod, port, str(exc)) from exc
+        except ApiException as exc:
+            refusal = exc.__context__  # the client keeps only the text of the WebSocket's error
+            if isinstance(refusal, WebSocketBadStatusException):
+                status = refusal.status_code
+                raise PortForwardError(
+                    namespace, pod, port, _status_reason(refusal), status=status
+                ) from exc
+            raise PortForwardError(
+                namespace, pod, port, f"cannot reach the API server: {exc.reason}"
+            ) from exc
+        started = [
+            thread
+            for thread in threading.enumerate()
+            if thread not in before and thread.name.startswith(CLIENT_THREAD)
+        ]
+    return PodStream(forward, started[0] if len(started) == 1 else None, namespace, pod, port)
 
 
-def open_pod_stream(
-    api: client.ApiClient,
-    namespace: str,
-    pod: str,
-    port: int,
-    *,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> PodStream:
-    """Open a stream to ``pod``'s ``port``; raise PortForwardError when the API server or the
-    kubelet refuses it (the pod is gone, not scheduled, or the kubelet reports an error)."""
-    conf = api.configuration
-    path = f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(pod, safe='')}/portforward"
-    url = _websocket_url(conf.host, path, {"ports": str(port)})
-    ws = websocket.WebSocket(sslopt=_ssl_options(conf), skip_utf8_validation=True)
-    try:
-        ws.connect(
-            url,
-            header=_auth_headers(conf),
-            subprotocols=[PROTOCOL],
-            timeout=timeout,
-            **_proxy_options(conf),
-        )
-    except websocket.WebSocketBadStatusException as exc:
-        ws.shutdown()
-        raise PortForwardError(
-            namespace, pod, port, _status_reason(exc), status=exc.status_code
-        ) from exc
-    except (websocket.WebSocketException, OSError) as exc:
-        ws.shutdown()
-        raise PortForwardError(namespace, pod, port, f"cannot reach the API server: {exc}") from exc
-    stream = PodStream(ws, namespace, pod, port)
-    try:
-        _read_opening(stream)
-    except BaseException:
-        stream.close()
-        raise
-    ws.settimeout(None)
-    return stream
-
-
-def _read_opening(stream: PodStream) -> None:
-    """Both channels open with the port number; an error may come instead."""
-    expected = struct.pack("<H", stream.port)
-    opened: set[int] = set()
-    while opened != {DATA_CHANNEL, ERROR_CHANNEL}:
-        try:
-            message = stream.receive()
-        except (websocket.WebSocketTimeoutException, TimeoutError) as exc:
-            raise stream.error("the kubelet did not open the stream in time") from exc
-        if message is None:
-            raise stream.error("the connection closed before the stream opened")
-        channel, payload = message
-        if channel == NO_CHANNEL:
-            continue
-        if channel in opened or channel not in (DATA_CHANNEL, ERROR_CHANNEL):
-            if channel == ERROR_CHANNEL:
-                raise stream.error(payload.decode(errors="replace"))
-            raise stream.error(f"unexpected message on channel {channel} while opening")
-        if payload != expected:
-            raise stream.error(f"the kubelet opened port {payload!r}, not {stream.port}")
-        opened.add(channel)
-
-
-def _websocket_url(host: str, path: str, query: dict[str, str]) -> str:
-    parts = urlsplit(host)
-    scheme = {"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
-    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + path, urlencode(query), ""))
-
-
-def _ssl_options(conf: client.Configuration) -> dict[str, Any]:
-    if not conf.verify_ssl:
-        options: dict[str, Any] = {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
-    else:
-        options = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": conf.ssl_ca_cert or certifi.where()}
-        if conf.assert_hostname is not None:
-            options["check_hostname"] = conf.assert_hostname
-    if conf.cert_file:
-        options["certfile"] = conf.cert_file
-    if conf.key_file:
-        options["keyfile"] = conf.key_file
-    if conf.tls_server_name:
-        options["server_hostname"] = conf.tls_server_name
-    return options
-
-
-def _auth_headers(conf: client.Configuration) -> list[str]:
-    settings = cast("dict[str, dict[str, Any]]", conf.auth_settings())
-    return [
-        f"{setting['key']}: {setting['value']}"
-        for setting in settings.values()
-        if setting.get("in") == "header" and setting.get("value")
-    ]
-
-
-def _proxy_options(conf: client.Configuration) -> dict[str, Any]:
-    if not conf.proxy:
-        return {}
-    proxy = urlsplit(conf.proxy)
-    options: dict[str, Any] = {
-        "http_proxy_host": proxy.hostname,
-        "http_proxy_port": proxy.port,
-        "proxy_type": "http",
-    }
-    if conf.no_proxy:
-        options["http_no_proxy"] = [host.strip() for host in conf.no_proxy.split(",")]
-    return options
-
-
-def _status_reason(exc: websocket.WebSocketBadStatusException) -> str:
+def _status_reason(exc: WebSocketBadStatusException) -> str:
     """The API server's Status message from a refused WebSocket handshake."""
     body = exc.resp_body or b""
     try:
@@ -260,14 +187,11 @@ def _status_reason(exc: websocket.WebSocketBadStatusException) -> str:
 class Forwarder:
     """Accepts local connections and pumps each through its own PodStream, one thread each."""
 
-    def __init__(
-        self, api: client.ApiClient, namespace: str, pod: str, port: int, timeout: float
-    ) -> None:
+    def __init__(self, api: client.ApiClient, namespace: str, pod: str, port: int) -> None:
         self.api = api
         self.namespace = namespace
         self.pod = pod
         self.port = port
-        self.timeout = timeout
         self.errors: list[PortForwardError] = []
         self._lock = threading.Lock()
         self._workers: list[threading.Thread] = []
@@ -297,22 +221,17 @@ class Forwarder:
 
     def _serve(self, conn: socket.socket) -> None:
         try:
-            stream = open_pod_stream(
-                self.api, self.namespace, self.pod, self.port, timeout=self.timeout
-            )
+            stream = open_pod_stream(self.api, self.namespace, self.pod, self.port)
         except PortForwardError as exc:
             self._fail(conn, exc)
             return
         try:
             failure = _pump(conn, stream, self._stop_reader)
-        except (websocket.WebSocketException, OSError) as exc:
-            failure = stream.error(f"the stream broke: {exc}")
-        try:
             if failure is not None:
                 self._fail(conn, failure)
         finally:
-            stream.close()
             conn.close()
+            stream.close()
 
     def _fail(self, conn: socket.socket, error: PortForwardError) -> None:
         log.warning("%s", error)
@@ -342,51 +261,49 @@ def _pump(conn: socket.socket, stream: PodStream, stop: socket.socket) -> PortFo
     """
     with selectors.DefaultSelector() as selector:
         selector.register(conn, selectors.EVENT_READ)
-        selector.register(stream.fileno(), selectors.EVENT_READ)
+        selector.register(stream.socket, selectors.EVENT_READ)
         selector.register(stop, selectors.EVENT_READ)
         while True:
             for key, _ in selector.select():
                 if key.fileobj is stop:
                     return None
                 if key.fileobj is conn:
-                    try:
-                        data = conn.recv(CHUNK)
-                    except OSError:
-                        return None
+                    data = _recv(conn)
                     if not data:
-                        return None
-                    stream.send(data)
-                    continue
-                while True:  # every message TLS has already decrypted, too
-                    message = stream.receive()
-                    if message is None:
-                        return None
-                    channel, payload = message
-                    if channel == ERROR_CHANNEL and payload:
-                        return stream.error(payload.decode(errors="replace"))
-                    if channel == DATA_CHANNEL and payload:
-                        try:
-                            conn.sendall(payload)
-                        except OSError:
-                            return None  # the local client has gone
-                    if not stream.has_buffered():
-                        break
+                        return None  # the local client is done
+                    if not _send(stream.socket, data):
+                        return stream.failure()
+                else:
+                    data = _recv(stream.socket)
+                    if not data:
+                        return stream.failure()  # the far side ended, with a reason or not
+                    if not _send(conn, data):
+                        return None  # the local client has gone
+
+
+def _recv(sock: socket.socket) -> bytes:
+    """The next bytes; empty at the end, or when the peer reset the connection."""
+    try:
+        return sock.recv(CHUNK)
+    except OSError:
+        return b""
+
+
+def _send(sock: socket.socket, data: bytes) -> bool:
+    try:
+        sock.sendall(data)
+    except OSError:
+        return False
+    return True
 
 
 @contextmanager
-def forwarding(
-    api: client.ApiClient,
-    namespace: str,
-    pod: str,
-    port: int,
-    *,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> Iterator[Forwarder]:
+def forwarding(api: client.ApiClient, namespace: str, pod: str, port: int) -> Iterator[Forwarder]:
     """Like :func:`port_forward`, but yields the :class:`Forwarder` itself, whose
     ``errors`` say why a local connection was reset (the stream could not be opened, or
     the target refused it)."""
     _require_running(api, namespace, pod, port)
-    forwarder = Forwarder(api, namespace, pod, port, timeout)
+    forwarder = Forwarder(api, namespace, pod, port)
     try:
         yield forwarder
     finally:
@@ -394,21 +311,14 @@ def forwarding(
 
 
 @contextmanager
-def port_forward(
-    api: client.ApiClient,
-    namespace: str,
-    pod: str,
-    port: int,
-    *,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> Iterator[int]:
+def port_forward(api: client.ApiClient, namespace: str, pod: str, port: int) -> Iterator[int]:
     """Forward a local port on 127.0.0.1 to ``pod``'s ``port``; yields the local port.
 
     The pod must exist and be Running (as ``kubectl port-forward`` requires). Every local
-    connection gets its own stream; ``timeout`` bounds opening each one. On exit, the
-    listener, every connection and every thread are closed and joined.
+    connection gets its own stream. On exit, the listener, every connection and stream, and
+    every thread (the client's too) are closed and joined.
     """
-    with forwarding(api, namespace, pod, port, timeout=timeout) as forwarder:
+    with forwarding(api, namespace, pod, port) as forwarder:
         try:
             yield forwarder.local_port
         except Exception as exc:
@@ -432,9 +342,9 @@ def _read(
 ) -> Obj:
     """One object (or list) as the API server sent it; PortForwardError when it cannot."""
     try:
-        response = read_fn(*args, **kwargs, _preload_content=False, _request_timeout=30)
-    except ApiException as exc:
-        reason = "not found" if exc.status == 404 else f"HTTP {exc.status}: {exc.reason}"
+        response = call(read_fn, *args, **kwargs, _preload_content=False, _request_timeout=30)
+    except KubeApiError as exc:
+        reason = "not found" if isinstance(exc, NotFound) else f"HTTP {exc.status}: {exc.reason}"
         raise PortForwardError(namespace, target, port, reason, status=exc.status) from exc
     body: Obj = json.loads(response.data)
     return body

@@ -1,23 +1,28 @@
 """``report.html``: one self-contained page rendered from a run record (``results.json``).
 
 Inline CSS and inline SVG only: no scripts, fonts or images from anywhere, so the page
-opens from a CI artifact or a mail attachment as it is. Every text from the record is
-HTML-escaped; links are made only for http(s) runbooks and for bundle files inside the
-report dir (relative paths). Standard library only, so ``helm-harness report DIR`` stays
-light.
+opens from a CI artifact or a mail attachment as it is. The markup is in the jinja2
+templates of ``harness/report/templates``; this module turns the record into plain view
+data (strings, numbers, lists and dicts: nothing pre-rendered, nothing marked safe) and the
+templates render it with autoescape on, so every text from the record is HTML-escaped.
+Links are made only for http(s) runbooks and for bundle files inside the report dir
+(relative paths). jinja2 is imported on the first render, not with this module.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
-from html import escape
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from harness.errors import UsageError
+from harness.files import write_atomic
+
+if TYPE_CHECKING:
+    import jinja2
 
 BAD_OUTCOMES = ("failed", "error")
 COLORS = {
@@ -30,37 +35,7 @@ COLORS = {
 }
 SERIES = ("#0969da", "#8250df")
 MIB = 1024 * 1024
-
-CSS = """
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.45 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
-color:#1f2328;background:#f6f8fa}
-main{max-width:1200px;margin:0 auto;padding:24px}
-h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 10px}
-h3{font-size:15px;margin:16px 0 6px}
-.muted{color:#59636e}.mono,code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-header{display:flex;justify-content:space-between;align-items:flex-start;gap:16px;flex-wrap:wrap}
-.badge{display:inline-block;padding:6px 14px;border-radius:6px;color:#fff;font-weight:600;
-font-size:16px;letter-spacing:.03em}
-.cards{display:flex;gap:12px;flex-wrap:wrap;margin-top:16px}
-.card{background:#fff;border:1px solid #d1d9e0;border-radius:8px;padding:10px 14px;min-width:96px}
-.card b{display:block;font-size:22px}
-.card span{color:#59636e;font-size:12px;text-transform:uppercase}
-.panel{background:#fff;border:1px solid #d1d9e0;border-radius:8px;padding:14px;margin-top:12px}
-table{border-collapse:collapse;width:100%;background:#fff}
-th,td{border-bottom:1px solid #d1d9e0;padding:6px 8px;text-align:left;vertical-align:top}
-th{background:#f0f3f6;font-weight:600;font-size:12px;text-transform:uppercase;color:#59636e}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.chip{display:inline-block;margin:1px 3px 1px 0;padding:1px 8px;border-radius:10px;color:#fff;
-font-size:12px;white-space:nowrap}
-.charts{display:flex;gap:16px;flex-wrap:wrap}.charts .panel{flex:1 1 520px}
-.failure{border-left:4px solid #cf222e}
-pre{white-space:pre-wrap;word-break:break-word;background:#f6f8fa;border:1px solid #d1d9e0;
-border-radius:6px;padding:8px;margin:6px 0;font-size:12px}
-ul.files{columns:2;margin:6px 0;padding-left:18px}
-a{color:#0969da}
-footer{margin:32px 0 8px;color:#59636e;font-size:12px}
-"""
+TEXT = "#1f2328"
 
 
 def render(results: Mapping[str, Any]) -> str:
@@ -68,25 +43,19 @@ def render(results: Mapping[str, Any]) -> str:
     apps = [app for app in _list(results.get("apps")) if isinstance(app, Mapping)]
     tests = [test for test in _list(results.get("tests")) if isinstance(test, Mapping)]
     counts = _mapping(results.get("outcomes"))
-    bad = sum(int(counts.get(outcome) or 0) for outcome in BAD_OUTCOMES)
+    bad = _bad_count(counts)
     status = "failed" if bad else "passed"
-    title = f"helm-harness report {results.get('run_id') or ''}".strip()
-    body = [
-        _header(results, status),
-        _summary(results, counts),
-        _apps_table(apps),
-        _charts(apps),
-        _failures(apps, tests),
-        _tests_table(tests),
-        _footer(results),
-    ]
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{CSS}</style></head>\n"
-        f"<body><main>\n{''.join(body)}</main></body></html>\n"
-    )
+    page = {
+        "title": f"helm-harness report {results.get('run_id') or ''}".strip(),
+        "header": _header(results, status),
+        "summary": _summary(results, counts, bad),
+        "apps": _app_rows(apps),
+        "charts": _charts(apps) if apps else None,
+        "failures": _failures(apps, tests),
+        "tests": _test_rows(tests),
+        "footer": _footer(results),
+    }
+    return _environment().get_template("report.html.j2").render(page=page)
 
 
 def rerender(folder: Path) -> Path:
@@ -106,11 +75,7 @@ def rerender(folder: Path) -> Path:
         page = render(results)
     except (TypeError, ValueError, AttributeError) as exc:
         raise UsageError(f"{source}: malformed run record: {exc}") from exc
-    target = folder / "report.html"
-    partial = folder / ".report.html.partial"
-    partial.write_text(page, encoding="utf-8")
-    os.replace(partial, target)
-    return target
+    return write_atomic(folder / "report.html", page)
 
 
 def _not_a_record(results: Any) -> str:
@@ -125,11 +90,44 @@ def _not_a_record(results: Any) -> str:
     return ""
 
 
+def outcome_bar(counts: Mapping[str, Any]) -> str:
+    """One stacked bar (inline SVG): the share of each outcome."""
+    return str(_charts_module().outcome_bar(_outcome_bar(counts)))
+
+
+def bar_chart(
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    unit: str,
+) -> str:
+    """Horizontal bars (inline SVG), one row per label and one bar per series in it."""
+    return str(_charts_module().bar_chart(_bar_chart(title, labels, series, unit)))
+
+
+# --- templates -------------------------------------------------------------------------------
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("harness.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        finalize=lambda value: "" if value is None else value,
+    )
+
+
+def _charts_module() -> Any:
+    return _environment().get_template("charts.html.j2").module
+
+
 # --- helpers --------------------------------------------------------------------------------
-
-
-def _e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
 
 
 def _list(value: Any) -> list[Any]:
@@ -146,33 +144,38 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _bad_count(counts: Mapping[str, Any]) -> int:
+    return sum(int(counts.get(outcome) or 0) for outcome in BAD_OUTCOMES)
+
+
 def _seconds(value: Any) -> str:
     number = _number(value)
     return "–" if number is None else f"{number:.2f} s"
 
 
-def _chip(text: str, outcome: str, title: str = "") -> str:
-    color = COLORS.get(outcome, "#6e7781")
-    hint = f' title="{_e(title)}"' if title else ""
-    return f'<span class="chip {_e(outcome)}" style="background:{color}"{hint}>{_e(text)}</span>'
+def _chip(text: str, outcome: str, title: str = "") -> dict[str, str]:
+    return {
+        "text": text,
+        "outcome": outcome,
+        "color": COLORS.get(outcome, "#6e7781"),
+        "title": title,
+    }
 
 
-def _runbook_link(url: object) -> str:
+def _runbook(url: object) -> dict[str, str | None] | None:
+    """A link for an http(s) runbook; plain text for anything else; None for none."""
     if not url:
-        return ""
+        return None
     text = str(url)
-    if urlsplit(text).scheme in ("http", "https"):
-        return f'<a href="{_e(text)}" rel="noopener">{_e(text)}</a>'
-    return f'<span class="mono">{_e(text)}</span>'
+    return {"text": text, "href": text if urlsplit(text).scheme in ("http", "https") else None}
 
 
-def _file_link(path: object) -> str:
+def _file(path: object) -> dict[str, str | None]:
     """A link to a file in the report dir; plain text for anything else."""
     text = str(path)
     pure = PurePosixPath(text)
-    if pure.is_absolute() or ".." in pure.parts or urlsplit(text).scheme:
-        return f'<span class="mono">{_e(text)}</span>'
-    return f'<a class="mono" href="{_e(quote(text))}">{_e(text)}</a>'
+    outside = pure.is_absolute() or ".." in pure.parts or urlsplit(text).scheme
+    return {"text": text, "href": None if outside else quote(text)}
 
 
 def _short_chart(chart: object) -> str:
@@ -201,11 +204,13 @@ def figure(metrics: Any, names: Sequence[str]) -> float | None:
     return None if best is None else best[1]
 
 
-def cpu_millicores(metrics: Any) -> float | None:
+def recorded_cpu_millicores(metrics: Any) -> float | None:
+    """The CPU figure of a snapshot as results.json records it (any record version)."""
     return figure(metrics, ("cpu_millicores", "cpu_m"))
 
 
-def memory_mib(metrics: Any) -> float | None:
+def recorded_memory_mib(metrics: Any) -> float | None:
+    """The memory figure of a snapshot as results.json records it, in MiB."""
     mib = figure(metrics, ("memory_mib",))
     if mib is not None:
         return mib
@@ -222,179 +227,6 @@ def _app_label(app: Mapping[str, Any]) -> str:
     return f"{app.get('suite')}/{app.get('app')}"
 
 
-# --- sections ---------------------------------------------------------------------------
-
-
-def _header(results: Mapping[str, Any], status: str) -> str:
-    who = " · ".join(_e(v) for v in (results.get("user"), results.get("host")) if v)
-    return (
-        "<header><div>"
-        "<h1>helm-harness report</h1>"
-        f'<div class="muted">run <span class="mono">{_e(results.get("run_id"))}</span>'
-        f" · started {_e(results.get('started'))} · finished {_e(results.get('finished'))}"
-        f"{' · ' + who if who else ''}</div></div>"
-        f'<div class="badge" style="background:{COLORS[status]}">{status.upper()}</div>'
-        "</header>\n"
-    )
-
-
-def _summary(results: Mapping[str, Any], counts: Mapping[str, Any]) -> str:
-    cluster = _mapping(results.get("cluster"))
-    cards = [("total", counts.get("total", 0), "#1f2328")]
-    for outcome in ("passed", "failed", "error", "skipped", "xfailed", "xpassed"):
-        if outcome in ("passed", "failed") or counts.get(outcome):
-            cards.append((outcome, counts.get(outcome, 0), COLORS[outcome]))
-    cards.append(("duration", _seconds(results.get("duration_s")), "#1f2328"))
-    html = ['<h2>Summary</h2><div class="cards">']
-    for label, value, color in cards:
-        html.append(
-            f'<div class="card"><b style="color:{color}">{_e(value)}</b><span>{_e(label)}</span>'
-            "</div>"
-        )
-    if cluster:
-        where = f"{cluster.get('provider') or '?'}: {cluster.get('name') or '?'}"
-        html.append(
-            f'<div class="card"><b class="mono" style="font-size:15px">{_e(where)}</b>'
-            "<span>cluster</span></div>"
-            f'<div class="card"><b class="mono" style="font-size:15px">'
-            f"{_e(cluster.get('kubernetes_version') or 'unknown')}</b><span>Kubernetes</span></div>"
-        )
-    if results.get("helm_version"):
-        html.append(
-            f'<div class="card"><b class="mono" style="font-size:15px">'
-            f"{_e(results.get('helm_version'))}</b><span>Helm</span></div>"
-        )
-    html.append("</div>")
-    html.append(f'<div class="panel">{outcome_bar(counts)}')
-    bad = sum(int(counts.get(outcome) or 0) for outcome in BAD_OUTCOMES)
-    if bad:
-        html.append(f'<a href="#failures">{bad} failed or errored: see the failures</a>')
-    html.append("</div>\n")
-    return "".join(html)
-
-
-def outcome_bar(counts: Mapping[str, Any]) -> str:
-    """One stacked bar: the share of each outcome."""
-    width, height = 1000, 28
-    total = sum(int(counts.get(o) or 0) for o in COLORS)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 22}" '
-        f'width="100%" role="img" aria-label="outcomes"><title>Outcomes</title>'
-    ]
-    x = 0.0
-    legend_x = 0
-    for outcome, color in COLORS.items():
-        count = int(counts.get(outcome) or 0)
-        if total and count:
-            share = width * count / total
-            parts.append(
-                f'<rect x="{x:.1f}" y="0" width="{share:.1f}" height="{height}" fill="{color}">'
-                f"<title>{_e(outcome)}: {count}</title></rect>"
-            )
-            x += share
-        if count:
-            parts.append(
-                f'<rect x="{legend_x}" y="{height + 8}" width="10" height="10" fill="{color}"/>'
-                f'<text x="{legend_x + 14}" y="{height + 17}" font-size="12" fill="#1f2328">'
-                f"{_e(outcome)} {count}</text>"
-            )
-            legend_x += 110
-    if not total:
-        parts.append(
-            f'<rect x="0" y="0" width="{width}" height="{height}" fill="#d1d9e0"/>'
-            f'<text x="8" y="19" font-size="13" fill="#1f2328">no tests ran</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _apps_table(apps: list[Mapping[str, Any]]) -> str:
-    if not apps:
-        return '<h2>Apps</h2><p class="muted">No suite apps ran.</p>\n'
-    rows = []
-    # Failed apps first: in a run of hundreds of apps they are what a reader looks for.
-    for app in sorted(apps, key=lambda app: app.get("status") != "failed"):
-        status = str(app.get("status") or "passed")
-        chips = " ".join(
-            _chip(str(item.get("name")), str(item.get("outcome")), str(item.get("message") or ""))
-            for item in _list(app.get("items"))
-            if isinstance(item, Mapping)
-        )
-        timings = _mapping(app.get("timings"))
-        rows.append(
-            f'<tr class="app" data-app="{_e(app.get("suite"))}::{_e(app.get("app"))}">'
-            f"<td>{_e(app.get('suite'))}</td><td><b>{_e(app.get('app'))}</b></td>"
-            f'<td title="{_e(app.get("chart"))}">{_e(_short_chart(app.get("chart")))}</td>'
-            f"<td>{_e(app.get('chart_version') or '–')}</td>"
-            f'<td class="mono">{_e(app.get("namespace"))}</td>'
-            f"<td>{_chip(status, status, str(app.get('install_error') or ''))}</td>"
-            f'<td class="num">{_seconds(timings.get("install"))}</td>'
-            f'<td class="num">{_seconds(time_to_ready(app))}</td>'
-            f"<td>{chips}</td></tr>"
-        )
-    return (
-        "<h2>Apps</h2><table><thead><tr><th>suite</th><th>app</th><th>chart</th>"
-        "<th>version</th><th>namespace</th><th>status</th><th>install</th>"
-        "<th>time to ready</th><th>checks</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>\n"
-    )
-
-
-def bar_chart(
-    title: str,
-    labels: Sequence[str],
-    series: Sequence[tuple[str, Sequence[float | None]]],
-    unit: str,
-) -> str:
-    """Horizontal bars, one row per label and one bar per series in it."""
-    width, label_width, value_width = 560, 170, 80
-    bar_height, gap = 14, 10
-    row_height = bar_height * len(series) + gap
-    legend = 22 if len(series) > 1 else 0
-    height = legend + row_height * len(labels) + 6
-    values = [v for _, column in series for v in column if v is not None]
-    top = max(values) if values and max(values) > 0 else 1.0
-    span = width - label_width - value_width
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="100%" style="max-width:{width}px" role="img" aria-label="{_e(title)}">'
-        f"<title>{_e(title)}</title>"
-    ]
-    if legend:
-        for index, (name, _) in enumerate(series):
-            x = label_width + index * 120
-            parts.append(
-                f'<rect x="{x}" y="4" width="10" height="10" fill="{SERIES[index % 2]}"/>'
-                f'<text x="{x + 14}" y="13" font-size="11" fill="#1f2328">{_e(name)}</text>'
-            )
-    for row, label in enumerate(labels):
-        y0 = legend + row * row_height
-        middle = y0 + (bar_height * len(series)) / 2 + 4
-        parts.append(
-            f'<text x="{label_width - 8}" y="{middle:.1f}" font-size="12" text-anchor="end" '
-            f'fill="#1f2328">{_e(_clip(label, 26))}<title>{_e(label)}</title></text>'
-        )
-        for index, (name, column) in enumerate(series):
-            value = column[row]
-            y = y0 + index * bar_height
-            if value is None:
-                parts.append(
-                    f'<text x="{label_width + 4}" y="{y + 11}" font-size="11" '
-                    f'fill="#59636e">no data</text>'
-                )
-                continue
-            length = max(span * value / top, 1.0)
-            parts.append(
-                f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar_height - 2}" '
-                f'rx="2" fill="{SERIES[index % 2]}"><title>{_e(label)} {_e(name)}: '
-                f"{_fmt(value)} {_e(unit)}</title></rect>"
-                f'<text x="{label_width + length + 4:.1f}" y="{y + 11}" font-size="11" '
-                f'fill="#1f2328">{_fmt(value)} {_e(unit)}</text>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 def _fmt(value: float) -> str:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.2f}".rstrip("0").rstrip(".")
 
@@ -403,51 +235,173 @@ def _clip(text: str, size: int) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
-def _charts(apps: list[Mapping[str, Any]]) -> str:
-    html = ["<h2>Timings and metrics</h2>"]
-    if not apps:
-        return html[0] + '<p class="muted">No suite apps ran.</p>\n'
+# --- view data of the sections (templates/report.html.j2) -----------------------------------
+
+
+def _header(results: Mapping[str, Any], status: str) -> dict[str, Any]:
+    return {
+        "run_id": results.get("run_id"),
+        "started": results.get("started"),
+        "finished": results.get("finished"),
+        "who": [v for v in (results.get("user"), results.get("host")) if v],
+        "status": status.upper(),
+        "color": COLORS[status],
+    }
+
+
+def _summary(results: Mapping[str, Any], counts: Mapping[str, Any], bad: int) -> dict[str, Any]:
+    cards = [{"label": "total", "value": counts.get("total", 0), "color": TEXT}]
+    for outcome in ("passed", "failed", "error", "skipped", "xfailed", "xpassed"):
+        if outcome in ("passed", "failed") or counts.get(outcome):
+            cards.append(
+                {"label": outcome, "value": counts.get(outcome, 0), "color": COLORS[outcome]}
+            )
+    cards.append({"label": "duration", "value": _seconds(results.get("duration_s")), "color": TEXT})
+    facts: list[dict[str, Any]] = []  # cards with a name or a version
+    cluster = _mapping(results.get("cluster"))
+    if cluster:
+        where = f"{cluster.get('provider') or '?'}: {cluster.get('name') or '?'}"
+        facts.append({"label": "cluster", "value": where})
+        version = cluster.get("kubernetes_version") or "unknown"
+        facts.append({"label": "Kubernetes", "value": version})
+    if results.get("helm_version"):
+        facts.append({"label": "Helm", "value": results.get("helm_version")})
+    return {"cards": cards, "facts": facts, "bar": _outcome_bar(counts), "bad": bad}
+
+
+def _outcome_bar(counts: Mapping[str, Any]) -> dict[str, Any]:
+    width, height = 1000, 28
+    total = sum(int(counts.get(o) or 0) for o in COLORS)
+    parts = []  # per outcome: its segment of the bar and its legend entry, either may be None
+    x = 0.0
+    legend_x = 0
+    for outcome, color in COLORS.items():
+        count = int(counts.get(outcome) or 0)
+        segment = legend = None
+        if total and count:
+            share = width * count / total
+            segment = {"x": f"{x:.1f}", "width": f"{share:.1f}"}
+            x += share
+        if count:
+            legend = {"x": legend_x, "text_x": legend_x + 14}
+            legend_x += 110
+        if segment or legend:
+            parts.append(
+                {
+                    "outcome": outcome,
+                    "color": color,
+                    "count": count,
+                    "segment": segment,
+                    "legend": legend,
+                }
+            )
+    return {"width": width, "height": height, "parts": parts, "empty": not total}
+
+
+def _bar_chart(
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    unit: str,
+) -> dict[str, Any]:
+    width, label_width, value_width = 560, 170, 80
+    bar_height, gap = 14, 10
+    row_height = bar_height * len(series) + gap
+    legend_height = 22 if len(series) > 1 else 0
+    height = legend_height + row_height * len(labels) + 6
+    values = [v for _, column in series for v in column if v is not None]
+    top = max(values) if values and max(values) > 0 else 1.0
+    span = width - label_width - value_width
+    legend = []
+    if legend_height:
+        for index, (name, _) in enumerate(series):
+            x = label_width + index * 120
+            legend.append({"x": x, "text_x": x + 14, "name": name, "color": SERIES[index % 2]})
+    rows = []
+    for row, label in enumerate(labels):
+        y0 = legend_height + row * row_height
+        bars = []
+        for index, (name, column) in enumerate(series):
+            value = column[row]
+            y = y0 + index * bar_height
+            bar: dict[str, Any] = {"y": y, "text_y": y + 11, "name": name, "value": None}
+            if value is not None:
+                length = max(span * value / top, 1.0)
+                bar |= {
+                    "length": f"{length:.1f}",
+                    "text_x": f"{label_width + length + 4:.1f}",
+                    "color": SERIES[index % 2],
+                    "value": _fmt(value),
+                }
+            bars.append(bar)
+        middle = y0 + (bar_height * len(series)) / 2 + 4
+        rows.append({"label": label, "short": _clip(label, 26), "y": f"{middle:.1f}", "bars": bars})
+    return {
+        "title": title,
+        "unit": unit,
+        "width": width,
+        "height": height,
+        "label_width": label_width,
+        "bar_height": bar_height,
+        "legend": legend,
+        "rows": rows,
+    }
+
+
+def _app_rows(apps: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    # Failed apps first: in a run of hundreds of apps they are what a reader looks for.
+    for app in sorted(apps, key=lambda app: app.get("status") != "failed"):
+        status = str(app.get("status") or "passed")
+        checks = [
+            _chip(str(item.get("name")), str(item.get("outcome")), str(item.get("message") or ""))
+            for item in _list(app.get("items"))
+            if isinstance(item, Mapping)
+        ]
+        rows.append(
+            {
+                "suite": app.get("suite"),
+                "app": app.get("app"),
+                "chart": app.get("chart"),
+                "short_chart": _short_chart(app.get("chart")),
+                "version": app.get("chart_version") or "–",
+                "namespace": app.get("namespace"),
+                "status": _chip(status, status, str(app.get("install_error") or "")),
+                "install": _seconds(_mapping(app.get("timings")).get("install")),
+                "ready": _seconds(time_to_ready(app)),
+                "checks": checks,
+            }
+        )
+    return rows
+
+
+def _charts(apps: list[Mapping[str, Any]]) -> dict[str, Any]:
     labels = [_app_label(app) for app in apps]
+    cpu = [recorded_cpu_millicores(app.get("metrics")) for app in apps]
+    memory = [recorded_memory_mib(app.get("metrics")) for app in apps]
+    measured = any(v is not None for v in cpu + memory)
     installs = [_number(_mapping(app.get("timings")).get("install")) for app in apps]
     ready = [time_to_ready(app) for app in apps]
-    html.append('<div class="charts">')
-    cpu = [cpu_millicores(app.get("metrics")) for app in apps]
-    memory = [memory_mib(app.get("metrics")) for app in apps]
-    if any(v is not None for v in cpu + memory):
-        html.append(
-            '<div class="panel"><h3>CPU (millicores)</h3>'
-            + bar_chart("CPU per app", labels, [("cpu", cpu)], "m")
-            + "</div>"
-            '<div class="panel"><h3>Memory (MiB)</h3>'
-            + bar_chart("memory per app", labels, [("memory", memory)], "MiB")
-            + "</div>"
-        )
-    else:
-        html.append(
-            '<div class="panel"><h3>CPU and memory</h3><p class="muted">No metric snapshots in '
-            "this run: CPU and memory charts need the apps' metric snapshots "
-            "(metrics/&lt;suite&gt;/&lt;app&gt;.json).</p></div>"
-        )
-    files = [
-        (_app_label(app), _mapping(app.get("metrics")).get("file"))
-        for app in apps
-        if _mapping(app.get("metrics")).get("file")
-    ]
-    if files:
-        links = " · ".join(f"{_e(label)}: {_file_link(path)}" for label, path in files)
-        html.append(f'<div class="panel" style="flex-basis:100%">snapshots: {links}</div>')
-    series = [("install", installs), ("ready", ready)]
-    html.append(
-        '<div class="panel"><h3>Install and time to ready (s)</h3>'
-        + bar_chart("install and time to ready", labels, series, "s")
-        + "</div>"
-    )
-    html.append("</div>\n")
-    return "".join(html)
+    return {
+        "cpu": _bar_chart("CPU per app", labels, [("cpu", cpu)], "m") if measured else None,
+        "memory": (
+            _bar_chart("memory per app", labels, [("memory", memory)], "MiB") if measured else None
+        ),
+        "snapshots": [
+            {"label": _app_label(app), "file": _file(_mapping(app.get("metrics")).get("file"))}
+            for app in apps
+            if _mapping(app.get("metrics")).get("file")
+        ],
+        "timings": _bar_chart(
+            "install and time to ready", labels, [("install", installs), ("ready", ready)], "s"
+        ),
+    }
 
 
-def _failures(apps: list[Mapping[str, Any]], tests: list[Mapping[str, Any]]) -> str:
-    blocks = []
+def _failures(
+    apps: list[Mapping[str, Any]], tests: list[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
     for app in apps:
         failed = [
             item
@@ -456,85 +410,77 @@ def _failures(apps: list[Mapping[str, Any]], tests: list[Mapping[str, Any]]) -> 
         ]
         if not failed and not app.get("install_error"):
             continue
-        parts = [f'<div class="panel failure"><h3>{_e(_app_label(app))}</h3>']
-        if app.get("install_error") and not failed:
-            parts.append(f"<pre>{_e(app.get('install_error'))}</pre>")
-        for item in failed:
-            parts.append(_failed_item(item))
-        if app.get("runbook") and all(i.get("runbook") != app.get("runbook") for i in failed):
-            parts.append(f"<div>app runbook: {_runbook_link(app.get('runbook'))}</div>")
-        files = [str(f) for f in _list(app.get("bundle_files"))]
-        if files:
-            parts.append(
-                f"<div>evidence bundle <span class='mono'>{_e(app.get('bundle'))}</span>:</div>"
-                f'<ul class="files">{"".join(f"<li>{_file_link(f)}</li>" for f in files)}</ul>'
-            )
-        elif app.get("bundle"):
-            parts.append(f"<div>evidence bundle: {_file_link(app.get('bundle'))}</div>")
-        parts.append("</div>")
-        blocks.append("".join(parts))
+        runbook = app.get("runbook")
+        shared = runbook and all(item.get("runbook") != runbook for item in failed)
+        bundle_files = [_file(str(f)) for f in _list(app.get("bundle_files"))]
+        blocks.append(
+            {
+                "title": _app_label(app),
+                "mono": False,
+                "install_error": None if failed else app.get("install_error") or None,
+                "failed": [_failed_item(item) for item in failed],
+                "runbook": _runbook(runbook) if shared else None,
+                "bundle": app.get("bundle"),
+                "bundle_files": bundle_files,
+                "bundle_link": _file(app.get("bundle")) if app.get("bundle") else None,
+            }
+        )
     for test in tests:
         if test.get("outcome") in BAD_OUTCOMES:
             blocks.append(
-                f'<div class="panel failure"><h3 class="mono">{_e(test.get("id"))}</h3>'
-                f"{_failed_item(test, heading=False)}</div>"
+                {
+                    "title": test.get("id"),
+                    "mono": True,
+                    "install_error": None,
+                    "failed": [_failed_item(test, heading=False)],
+                    "runbook": None,
+                    "bundle": None,
+                    "bundle_files": [],
+                    "bundle_link": None,
+                }
             )
-    if not blocks:
-        return '<h2>Failures</h2><p class="muted">None.</p>\n'
-    return f'<h2 id="failures">Failures</h2>{"".join(blocks)}\n'
+    return blocks
 
 
-def _failed_item(item: Mapping[str, Any], *, heading: bool = True) -> str:
-    parts = []
-    if heading:
-        parts.append(
-            f"<div>{_chip(str(item.get('outcome')), str(item.get('outcome')))}"
-            f'<span class="mono">{_e(item.get("id"))}</span></div>'
-        )
-    parts.append(f"<p><b>{_e(item.get('message') or '(no message)')}</b></p>")
+def _failed_item(item: Mapping[str, Any], *, heading: bool = True) -> dict[str, Any]:
+    outcome = str(item.get("outcome"))
+    message = item.get("message")
     details = item.get("details")
-    if details and str(details).strip() != str(item.get("message") or "").strip():
-        parts.append(f"<details><summary>details</summary><pre>{_e(details)}</pre></details>")
-    if item.get("runbook"):
-        parts.append(f"<div>runbook: {_runbook_link(item.get('runbook'))}</div>")
-    return "".join(parts)
+    shown = details and str(details).strip() != str(message or "").strip()
+    return {
+        "chip": _chip(outcome, outcome) if heading else None,
+        "id": item.get("id"),
+        "message": message or "(no message)",
+        "details": details if shown else None,
+        "runbook": _runbook(item.get("runbook")),
+    }
 
 
-def _tests_table(tests: Iterable[Mapping[str, Any]]) -> str:
-    rows = [
-        f'<tr><td class="mono">{_e(test.get("id"))}</td>'
-        f"<td>{_chip(str(test.get('outcome')), str(test.get('outcome')))}</td>"
-        f'<td class="num">{_seconds(test.get("duration_s"))}</td>'
-        f"<td>{_e(test.get('message') or '')}</td></tr>"
+def _test_rows(tests: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": test.get("id"),
+            "chip": _chip(str(test.get("outcome")), str(test.get("outcome"))),
+            "time": _seconds(test.get("duration_s")),
+            "message": test.get("message") or "",
+        }
         for test in tests
     ]
-    if not rows:
-        return ""
-    return (
-        "<h2>Python tests</h2><table><thead><tr><th>test</th><th>outcome</th><th>time</th>"
-        f"<th>message</th></tr></thead><tbody>{''.join(rows)}</tbody></table>\n"
-    )
 
 
-def _footer(results: Mapping[str, Any]) -> str:
-    return (
-        "<footer>Files: "
-        f"{_file_link('results.json')} · {_file_link('junit.xml')} — "
-        f"schema {_e(results.get('schema'))}"
-        + (
-            f", pytest exit status {_e(results['exit_status'])}"
-            if results.get("exit_status") is not None
-            else ""
-        )
-        + "</footer>\n"
-    )
+def _footer(results: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "files": [_file("results.json"), _file("junit.xml")],
+        "schema": results.get("schema"),
+        "exit_status": results.get("exit_status"),
+    }
 
 
 __all__ = [
     "bar_chart",
-    "cpu_millicores",
+    "recorded_cpu_millicores",
     "figure",
-    "memory_mib",
+    "recorded_memory_mib",
     "outcome_bar",
     "render",
     "rerender",
