@@ -11,7 +11,17 @@ from exc``)::
     │   └── CommandError            a program exited non-zero (argv, exit code, stderr)
     ├── ClusterError                a cluster could not be created, found or deleted
     │   └── ClusterExistsError      the cluster name is taken and reuse was not asked for
-    ├── HelmError                   a Helm operation failed (release, namespace, Helm's reason)
+    ├── HelmError                   a Helm operation failed (release, namespace, Helm's reason),
+    │   │                           one subclass per pyhelm3 error type:
+    │   ├── HelmReleaseNotFound, HelmChartNotFound, HelmRenderError,
+    │   └── HelmResourceExists, HelmInvalidResource, HelmConnectionError, HelmCancelled
+    ├── KubeApiError                the Kubernetes API refused or failed a request
+    │   │                           (HTTP status, Status reason, the API server's message)
+    │   ├── NotFound                404
+    │   ├── Conflict                409: exists already, or changed since it was read
+    │   ├── Gone                    410: a resourceVersion too old to list or watch from
+    │   ├── Forbidden               401, 403
+    │   └── TransientApiError       429, 5xx, or no answer (also a TemporaryError)
     ├── WaitTimeout                 a condition did not hold before its deadline
     │                               (what was expected, what was last observed)
     ├── CheckFailed                 a health check found the app unhealthy
@@ -23,7 +33,8 @@ from exc``)::
 The last two live beside the code that raises them.
 
 ``TemporaryError`` marks errors worth retrying (API server hiccups); everything else is
-permanent.
+permanent. :func:`harness.kube.client.api_error` turns the Kubernetes client's exceptions
+into the ``KubeApiError`` family, chained from them.
 """
 
 from __future__ import annotations
@@ -94,6 +105,67 @@ class HelmError(HarnessError):
         self.namespace = namespace
         self.reason = reason
         super().__init__(f"helm {operation} of {namespace}/{release} failed: {reason}")
+
+
+class HelmReleaseNotFound(HelmError):
+    """Helm knows no such release."""
+
+
+class HelmChartNotFound(HelmError):
+    """Helm found no such chart (or version) where it was told to look."""
+
+
+class HelmRenderError(HelmError):
+    """The chart's templates failed to render (a ``fail``, a missing value, bad YAML)."""
+
+
+class HelmResourceExists(HelmError):
+    """A rendered object already exists and belongs to no release of this name."""
+
+
+class HelmInvalidResource(HelmError):
+    """The API server refused a rendered object as invalid."""
+
+
+class HelmConnectionError(HelmError):
+    """Helm could not reach the cluster's API server."""
+
+
+class HelmCancelled(HelmError):
+    """The Helm call was cancelled before it finished."""
+
+
+class KubeApiError(HarnessError):
+    """A Kubernetes API request failed: ``status`` (HTTP; 0 when nothing answered),
+    ``reason`` (the Status reason, e.g. ``NotFound``), ``message`` (the API server's words)."""
+
+    def __init__(self, status: int, reason: str, message: str, what: str = "") -> None:
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.what = what
+        prefix = f"{what}: " if what else ""
+        super().__init__(f"{prefix}{status or 'no answer'} {reason}: {message}".rstrip(": "))
+
+
+class NotFound(KubeApiError):
+    """The object (or the resource type) does not exist."""
+
+
+class Conflict(KubeApiError):
+    """The object exists already, or changed since it was read."""
+
+
+class Gone(KubeApiError):
+    """The resourceVersion to list or watch from is too old."""
+
+
+class Forbidden(KubeApiError):
+    """The credentials may not do this (401, 403)."""
+
+
+class TransientApiError(KubeApiError, TemporaryError):
+    """Worth retrying: throttled (429), a server error (5xx), or no answer at all."""
 
 
 class WaitTimeout(HarnessError):

@@ -1,6 +1,6 @@
 """What counts as a secret in names, flags and URLs, and the mask that replaces it.
 
-The rules live here; :mod:`harness.helm.client` (Helm's logged command lines),
+The rules live here; :mod:`harness.helm.command` (Helm's logged command lines),
 :mod:`harness.report.evidence` (bundles) and :mod:`harness.report.plugin` (reports) apply them.
 Kept free of heavy imports, so that cluster records can use it too."""
 
@@ -42,20 +42,42 @@ def secret_flag_values(args: Sequence[str]) -> set[str]:
     return found
 
 
-def redact_args(args: Sequence[str]) -> list[str]:
-    """A command line with the values of secret-looking flags (``--password=x``,
-    ``--token x``) and the passwords in URLs masked: fit for a record, a report or a log."""
-    secrets = secret_flag_values(args)
+SET_FLAGS = ("--set", "--set-string", "--set-json", "--set-file", "--set-literal")
+
+
+def redact_args(args: Sequence[object]) -> list[str]:
+    """A command line as text, fit for a record, a report or a log: the values of
+    secret-looking flags (``--password=x``, ``--token x``, ``--kube-token x``), of Helm's
+    ``--set key=value`` assignments whose key looks secret, and the passwords in URLs
+    masked; a multi-line argument (a script, a document) shown as ``<multi-line>``."""
+    texts = [str(arg) for arg in args]
+    secrets = secret_flag_values(texts)
     out = []
-    for index, arg in enumerate(args):
-        flag, sep, _value = arg.partition("=")
-        if sep and flag.startswith("-") and looks_secret(flag):
+    for index, arg in enumerate(texts):
+        flag, sep, value = arg.partition("=")
+        previous = texts[index - 1] if index else ""
+        if sep and flag in SET_FLAGS:
+            out.append(f"{flag}={_redact_assignments(value)}")
+        elif previous in SET_FLAGS:
+            out.append(_redact_assignments(arg))
+        elif sep and flag.startswith("-") and looks_secret(flag):
             out.append(f"{flag}={MASK}")
-        elif index and arg in secrets and looks_secret(args[index - 1]):
+        elif index and arg in secrets and looks_secret(previous):
             out.append(MASK)
+        elif "\n" in arg:
+            out.append("<multi-line>")
         else:
             out.append(mask_url_credentials(arg))
     return out
+
+
+def _redact_assignments(text: str) -> str:
+    """``a=1,auth.token=x`` -> ``a=1,auth.token=******``."""
+    parts = []
+    for item in text.split(","):
+        key, sep, _value = item.partition("=")
+        parts.append(f"{key}={MASK}" if sep and looks_secret(key) else mask_url_credentials(item))
+    return ",".join(parts)
 
 
 def secret_values(values: Any, *, secret: bool = False) -> set[str]:

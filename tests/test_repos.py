@@ -28,7 +28,7 @@ import yaml
 from harness import tools
 from harness.cli.main import main
 from harness.clusters.base import ClusterInfo
-from harness.helm.client import chart_flags, plain_http
+from harness.helm.command import chart_flags, plain_http
 from harness.kube.wait import retry_until
 from tests.conftest import FIXTURE_CHARTS
 

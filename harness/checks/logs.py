@@ -13,15 +13,14 @@ logs at a file (``harness.clusters.kwok_sim.set_pod_logs``), the check is skippe
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from harness.checks.context import AppContext
-from harness.errors import CheckFailed
+from harness.errors import CheckFailed, KubeApiError
+from harness.kube.client import call
 from harness.kube.wait import retry_until
 from harness.suite.model import Check
 
@@ -106,7 +105,8 @@ def run(ctx: AppContext, check: Check) -> None:
 
 def _read(core: client.CoreV1Api, namespace: str, pod: str, container: str, spec: Any) -> str:
     try:
-        text: str = core.read_namespaced_pod_log(
+        text: str = call(
+            core.read_namespaced_pod_log,
             pod,
             namespace,
             container=container,
@@ -115,17 +115,9 @@ def _read(core: client.CoreV1Api, namespace: str, pod: str, container: str, spec
             _request_timeout=15,
         )
         return text
-    except ApiException as exc:
-        message = _message(exc)
-        if KWOK_NO_LOGS in message:
+    except KubeApiError as exc:
+        if KWOK_NO_LOGS in exc.message:
             raise _NoLogs(f"container {container} of pod {pod}") from exc
         if exc.status in (400, 404):  # not started yet, or gone: maybe later
             return ""
         raise
-
-
-def _message(exc: ApiException) -> str:
-    try:
-        return str(json.loads(exc.body or "{}").get("message", ""))
-    except ValueError:
-        return str(exc.body)

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from harness.checks.context import AppContext
-from harness.errors import CheckFailed, UsageError
+from harness.errors import CheckFailed, NotFound, UsageError
+from harness.kube.client import call
 from harness.suite.model import Check
 
 VERB = re.compile(r"^(\*|[a-z][a-zA-Z]*)$")
@@ -184,13 +184,9 @@ def _accounts(ctx: AppContext, name: str | None) -> list[tuple[str, str]]:
             )
         return rendered
     try:
-        client.CoreV1Api(ctx.api).read_namespaced_service_account(name, ctx.namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            raise CheckFailed(
-                f"ServiceAccount {ctx.namespace}/{name} to exist", "not found"
-            ) from exc
-        raise
+        call(client.CoreV1Api(ctx.api).read_namespaced_service_account, name, ctx.namespace)
+    except NotFound as exc:
+        raise CheckFailed(f"ServiceAccount {ctx.namespace}/{name} to exist", "not found") from exc
     return [(ctx.namespace, name)]
 
 

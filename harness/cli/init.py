@@ -10,7 +10,6 @@ existing file is never overwritten unless asked.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -21,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyhelm3.errors
 import yaml
 
 from harness.checks.helm_test import TEST_HOOKS
-from harness.errors import UsageError
-from harness.helm.client import HelmCommand, chart_flags, helm_reason
+from harness.errors import HelmError, UsageError
+from harness.helm.client import Helm
 from harness.kube import manifests
 from harness.kube.readiness import PREDICATES, service_needs_endpoints
 from harness.suite.model import SuiteError, load_suite
@@ -65,13 +63,13 @@ def render(
 ) -> str:
     """``helm template`` of ``chart`` (hooks, tests and ``crds/`` included); a chart Helm
     cannot render is a :class:`UsageError` carrying Helm's reason."""
-    argv = ["template", release, chart, "--namespace", "default", "--kube-version", K8S_VERSION]
-    argv += ["--include-crds", *chart_flags(chart, version=version, repo=repo)]
+    flags = ["--kube-version", K8S_VERSION, "--include-crds"]
     try:
-        out = asyncio.run(HelmCommand(executable=str(helm)).run(argv))
-    except pyhelm3.errors.Error as exc:
-        raise UsageError(f"cannot render chart {chart}: {helm_reason(exc)}") from exc
-    return out.decode()
+        return Helm(helm).template(
+            release, chart, namespace="default", version=version, repo=repo, flags=flags
+        )
+    except HelmError as exc:
+        raise UsageError(f"cannot render chart {chart}: {exc.reason}") from exc
 
 
 def inspect(text: str) -> Rendered:

@@ -49,7 +49,6 @@ Errors::
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import selectors
 import socket
@@ -60,7 +59,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from tenacity import (
     Retrying,
     before_sleep_log,
@@ -69,8 +67,9 @@ from tenacity import (
     wait_exponential,
 )
 
-from harness.errors import HarnessError
-from harness.kube.portforward import ERROR_CHANNEL, PortForwardError, open_pod_stream
+from harness.errors import Conflict, HarnessError, KubeApiError, NotFound
+from harness.kube.client import call
+from harness.kube.portforward import PortForwardError, open_pod_stream
 
 __all__ = [
     "PodSelector",
@@ -226,25 +225,26 @@ def remove_simulation(api: client.ApiClient, namespace: str) -> None:
     (deleting the namespace does so too, through the garbage collector)."""
     objects = client.CustomObjectsApi(api)
     for plural in (PORT_FORWARDS, LOGS):
+        selector = f"{NAMESPACE_LABEL}={namespace}"
         try:
             listed = cast(
                 Obj,
-                objects.list_cluster_custom_object(
-                    GROUP, VERSION, plural, label_selector=f"{NAMESPACE_LABEL}={namespace}"
+                call(
+                    objects.list_cluster_custom_object,
+                    GROUP,
+                    VERSION,
+                    plural,
+                    label_selector=selector,
                 ),
             )
-        except ApiException as exc:
-            if exc.status == 404:
-                continue  # kwok's resources are not served here: nothing was made
-            raise
+        except NotFound:
+            continue  # kwok's resources are not served here: nothing was made
         for item in listed.get("items", []):
+            name = item["metadata"]["name"]
             try:
-                objects.delete_cluster_custom_object(
-                    GROUP, VERSION, plural, item["metadata"]["name"]
-                )
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
+                call(objects.delete_cluster_custom_object, GROUP, VERSION, plural, name)
+            except NotFound:
+                pass  # gone already
 
 
 # -- the objects -------------------------------------------------------------------------------
@@ -272,8 +272,8 @@ def _pods(api: client.ApiClient, namespace: str, selector: PodSelector, what: st
 
 def _namespace_owner(api: client.ApiClient, namespace: str, what: str) -> Obj:
     try:
-        found = client.CoreV1Api(api).read_namespace(namespace, _request_timeout=30)
-    except ApiException as exc:
+        found = call(client.CoreV1Api(api).read_namespace, namespace, _request_timeout=30)
+    except KubeApiError as exc:
         raise SimulationError(namespace, what, f"cannot read the namespace: {exc.reason}") from exc
     uid = found.metadata.uid if found.metadata else None
     return {"apiVersion": "v1", "kind": "Namespace", "name": namespace, "uid": uid}
@@ -316,19 +316,18 @@ def _apply(
         "spec": spec,
     }
     try:
-        objects.create_cluster_custom_object(GROUP, VERSION, plural, body)
+        call(objects.create_cluster_custom_object, GROUP, VERSION, plural, body)
         return name
-    except ApiException as exc:
-        if exc.status == 404:
-            raise SimulationError(
-                namespace,
-                what,
-                f"the cluster does not serve {kind} ({GROUP}/{VERSION}); it was not made by "
-                "helm-harness's kwok provider, which enables kwok's resources with "
-                "kwokctl --enable-crds: recreate it (helm-harness cluster down, then up)",
-            ) from exc
-        if exc.status != 409:
-            raise
+    except NotFound as exc:
+        raise SimulationError(
+            namespace,
+            what,
+            f"the cluster does not serve {kind} ({GROUP}/{VERSION}); it was not made by "
+            "helm-harness's kwok provider, which enables kwok's resources with "
+            "kwokctl --enable-crds: recreate it (helm-harness cluster down, then up)",
+        ) from exc
+    except Conflict:
+        pass  # it exists: replace its spec
     current = cast(Obj, objects.get_cluster_custom_object(GROUP, VERSION, plural, name))
     body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
     objects.replace_cluster_custom_object(GROUP, VERSION, plural, name, body)
@@ -385,13 +384,11 @@ def _await_forwards(
                 namespace, what, f"kwok-controller did not serve it within {timeout:g}s: {exc}"
             ) from exc
         finally:
+            objects = client.CustomObjectsApi(api)
             try:
-                client.CustomObjectsApi(api).delete_cluster_custom_object(
-                    GROUP, VERSION, PORT_FORWARDS, probe
-                )
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
+                call(objects.delete_cluster_custom_object, GROUP, VERSION, PORT_FORWARDS, probe)
+            except NotFound:
+                pass  # gone already
 
 
 def _probe_once(
@@ -403,9 +400,8 @@ def _probe_once(
     deadline: float,
 ) -> None:
     """One port-forward to the spare port: done when it reaches ``listener``."""
-    remaining = max(deadline - time.monotonic(), 0.1)
     try:
-        stream = open_pod_stream(api, namespace, pod, port, timeout=remaining)
+        stream = open_pod_stream(api, namespace, pod, port)
     except PortForwardError as exc:
         if exc.status in (400, 500, 502, 503):  # e.g. the pod is not scheduled yet
             raise _NotYet(exc.reason) from exc
@@ -413,16 +409,15 @@ def _probe_once(
     try:
         with selectors.DefaultSelector() as selector:
             selector.register(listener, selectors.EVENT_READ)
-            selector.register(stream.fileno(), selectors.EVENT_READ)
+            selector.register(stream.socket, selectors.EVENT_READ)
             ready = selector.select(max(deadline - time.monotonic(), 0.1))
             if any(key.fileobj is listener for key, _ in ready):
                 conn, _ = listener.accept()
                 conn.close()
                 return
-            message = stream.receive() if ready else None
-            if message is not None and message[0] == ERROR_CHANNEL:
-                raise _NotYet(message[1].decode(errors="replace"))
-            raise _NotYet("no answer from kwok-controller")
+            # Else the stream ended (nothing was sent on it), with kwok's reason if it gave one.
+            failure = stream.failure() if ready else None
+            raise _NotYet(failure.reason if failure else "no answer from kwok-controller")
     finally:
         stream.close()
 
@@ -441,11 +436,16 @@ def _await_logs(
 
     def read_back() -> None:
         try:
-            text = core.read_namespaced_pod_log(
-                pod, namespace, container=container, tail_lines=1, _request_timeout=30
+            text = call(
+                core.read_namespaced_pod_log,
+                pod,
+                namespace,
+                container=container,
+                tail_lines=1,
+                _request_timeout=30,
             )
-        except ApiException as exc:
-            message = _status_message(exc)
+        except KubeApiError as exc:
+            message = exc.message or f"HTTP {exc.status}: {exc.reason}"
             # 400 is kwok's "no logs found" (or the pod not scheduled yet) until it is
             # served; a container the pod does not have will never be.
             if exc.status == 400 and "is not valid for pod" not in message:
@@ -474,10 +474,3 @@ def _last_line(log_file: Path) -> str | None:
         return None  # not a CRI line: anything kwok answers will do
     text = fields[3] if len(fields) == 4 else ""
     return text + ("\n" if fields[2].split(":")[0] == "F" else "")
-
-
-def _status_message(exc: ApiException) -> str:
-    try:
-        return str(json.loads(exc.body or "").get("message") or exc.reason)
-    except (ValueError, AttributeError):
-        return f"HTTP {exc.status}: {exc.reason}"

@@ -7,14 +7,13 @@ not a clash: Helm skips those that already exist."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterable
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import yaml
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, HelmError
+from harness.helm.client import Helm
 from harness.kube import manifests
 from harness.suite.model import App, Suite
 
@@ -41,55 +40,67 @@ CLUSTER_SCOPED_KINDS = {
 }
 
 
-def rendered_cluster_objects(helm: Path, app: App) -> set[str]:
-    """``Kind/name`` of each cluster-scoped object the app renders (templates only)."""
-    argv = [str(helm), "template", app.release, app.source.chart, "--namespace", "h-render"]
-    for path in app.values_files:
-        argv += ["--values", str(path)]
-    argv += ["--values", "-"]
-    for key, value in app.set_values.items():
-        argv += ["--set", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
-    if app.source.version:
-        argv += ["--version", app.source.version]
-    if app.source.repo:
-        argv += ["--repo", app.source.repo]
-    proc = subprocess.run(
-        argv, input=json.dumps(app.values), capture_output=True, text=True, timeout=120
+def rendered_cluster_objects(helm: Helm, app: App) -> set[str]:
+    """``Kind/name`` of each cluster-scoped object the app renders (templates only).
+
+    Raises :class:`~harness.errors.HelmError` when Helm cannot render the app (the caller
+    reports it: an app whose objects are unknown is never taken as having none)."""
+    text = helm.template(
+        app.release,
+        app.source.chart,
+        namespace="h-render",
+        values=app.values,
+        values_files=app.values_files,
+        set_values=app.set_values,
+        version=app.source.version,
+        repo=app.source.repo,
     )
-    if proc.returncode != 0:
-        return set()  # the install item reports Helm's reason; nothing to compare here
-    found = set()
     try:
-        documents = manifests.load_all(proc.stdout)
+        documents = manifests.load_all(text)
     except yaml.YAMLError as exc:
         raise HarnessError(
             f"helm template of {app.name!r} gave YAML that cannot be read: {exc}"
         ) from exc
+    found = set()
     for doc in documents:
         if isinstance(doc, dict) and doc.get("kind") in CLUSTER_SCOPED_KINDS:
             found.add(f"{doc['kind']}/{(doc.get('metadata') or {}).get('name')}")
     return found
 
 
-def find_clashes(helm: Path, apps: Iterable[tuple[Suite, App]]) -> list[str]:
-    """One line per pair of apps rendering the same cluster-scoped object."""
+@dataclass
+class ClashReport:
+    """What the clash check found: pairs of apps that cannot share the cluster, and apps
+    it could not render (their install says why; their objects are unknown)."""
+
+    clashes: list[str] = field(default_factory=list)
+    unrendered: list[str] = field(default_factory=list)
+
+
+def find_clashes(helm: Helm, apps: Iterable[tuple[Suite, App]]) -> ClashReport:
+    """Render every app once; one line per pair rendering the same cluster-scoped object."""
     owners: dict[str, str] = {}
-    clashes = []
+    report = ClashReport()
     for suite, app in apps:
         label = f"{suite.path.name}::{app.name}"
         try:
             objects = rendered_cluster_objects(helm, app)
+        except HelmError as exc:
+            report.unrendered.append(
+                f"{label}: not checked for clashes, helm template failed: {exc.reason}"
+            )
+            continue
         except HarnessError:
             raise
         except Exception as exc:  # never an INTERNALERROR: name the app
             raise HarnessError(f"{label}: rendering it for the clash check failed: {exc}") from exc
         for obj in sorted(objects):
             if obj in owners and owners[obj] != label:
-                clashes.append(
+                report.clashes.append(
                     f"{owners[obj]} and {label} both render the cluster-scoped {obj}: they "
                     "cannot be installed in one cluster at the same time (Helm lets one "
                     "release own it); run them in separate runs, or give one of them "
                     "values that rename it"
                 )
             owners.setdefault(obj, label)
-    return clashes
+    return report

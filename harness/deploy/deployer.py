@@ -14,13 +14,13 @@ from typing import Any
 
 from kubernetes import client
 from kubernetes.client import ApiClient
-from kubernetes.client.exceptions import ApiException
 
 from harness.checks.context import AppContext
 from harness.deploy.images import ImageLoader, LoadResult, images_in
-from harness.errors import HarnessError, HelmError
+from harness.errors import Conflict, HarnessError, HelmError, HelmReleaseNotFound, NotFound
 from harness.helm.client import Helm
 from harness.kube import manifests
+from harness.kube.client import call
 from harness.suite.model import App, ChartRef, Suite
 
 PHASE_FROM, PHASE_TO, PHASE_ROLLBACK = "from", "to", "rollback"
@@ -318,10 +318,12 @@ class Deployer:
         }
         body = client.V1Namespace(metadata=client.V1ObjectMeta(name=run.namespace, labels=labels))
         try:
-            client.CoreV1Api(self.api).create_namespace(body)
+            call(
+                client.CoreV1Api(self.api).create_namespace, body, what=f"namespace {run.namespace}"
+            )
             return True
-        except ApiException as exc:
-            if exc.status == 409 and run.app.namespace:  # the user's own namespace
+        except Conflict:
+            if run.app.namespace:  # the user's own namespace
                 return False
             raise
 
@@ -336,15 +338,13 @@ class Deployer:
         if run.ctx is not None or run.error is not None:
             try:
                 self.helm.uninstall(run.app.release, namespace=run.namespace, wait=False)
-            except HelmError as exc:
-                if "not found" not in exc.reason:
-                    raise
+            except HelmReleaseNotFound:
+                pass  # never installed, or already gone
         if run.created_namespace:
             try:
-                client.CoreV1Api(self.api).delete_namespace(run.namespace)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
+                call(client.CoreV1Api(self.api).delete_namespace, run.namespace)
+            except NotFound:
+                pass  # already gone
             return f"removed {run.app.name} and namespace {run.namespace}"
         return f"removed {run.app.name}"
 
@@ -357,10 +357,10 @@ def crd_drift(api: ApiClient, chart_crds: list[dict[str, Any]]) -> list[str]:
     for crd in chart_crds:
         name = crd["metadata"]["name"]
         try:
-            live: Any = extensions.read_custom_resource_definition(name, _preload_content=False)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+            live: Any = call(
+                extensions.read_custom_resource_definition, name, _preload_content=False
+            )
+        except NotFound:
             drift.append(f"CRD {name}: not in the cluster")
             continue
         cluster = json.loads(live.data)

@@ -1,13 +1,39 @@
-"""Kubernetes API clients for a cluster, and small facts read through them."""
+"""Kubernetes API clients for a cluster, the one translation of the client's errors into
+the harness's (:class:`~harness.errors.KubeApiError` and its subclasses), and small facts
+read through the API."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
+import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
 
-from harness.errors import ClusterError
+from harness.errors import (
+    ClusterError,
+    Conflict,
+    Forbidden,
+    Gone,
+    KubeApiError,
+    NotFound,
+    TransientApiError,
+)
+
+T = TypeVar("T")
+TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+_BY_STATUS: dict[int, type[KubeApiError]] = {
+    401: Forbidden,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    410: Gone,
+}
 
 
 def api_client(kubeconfig: Path, context: str | None = None) -> k8s_client.ApiClient:
@@ -21,7 +47,65 @@ def api_client(kubeconfig: Path, context: str | None = None) -> k8s_client.ApiCl
         raise ClusterError(f"cannot use kubeconfig {kubeconfig}: {exc}") from exc
 
 
+def status_body(exc: ApiException) -> dict[str, Any]:
+    """The ``Status`` object an API error carries (``{}`` when its body is not one): the
+    one decoder of error bodies."""
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode(errors="replace")
+    try:
+        status = json.loads(body or "{}")
+    except ValueError:
+        return {"message": str(body)} if body else {}
+    return status if isinstance(status, dict) else {}
+
+
+def api_error(exc: BaseException, what: str = "") -> KubeApiError:
+    """The harness error for a failure of the Kubernetes client (``ApiException``, or a
+    connection that failed: urllib3 errors, ``OSError``); raise it ``from exc``."""
+    if isinstance(exc, KubeApiError):
+        return exc
+    if isinstance(exc, ApiException):
+        status = int(exc.status or 0)
+        body = status_body(exc)
+        reason = str(body.get("reason") or exc.reason or "")
+        message = str(body.get("message") or "")
+        kind = _BY_STATUS.get(status)
+        if kind is None:
+            transient = status in TRANSIENT_STATUS or status == 0
+            kind = TransientApiError if transient else KubeApiError
+        return kind(status, reason, message, what)
+    return TransientApiError(0, type(exc).__name__, str(exc), what)
+
+
+CLIENT_ERRORS = (ApiException, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+
+
+@contextmanager
+def api_errors(what: str = "") -> Iterator[None]:
+    """Inside: the Kubernetes client's errors leave as :class:`KubeApiError`."""
+    try:
+        yield
+    except CLIENT_ERRORS as exc:
+        raise api_error(exc, what) from exc
+
+
+def call(fn: Callable[..., T], *args: Any, what: str = "", **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` (a client method), its errors as :class:`KubeApiError`."""
+    with api_errors(what):
+        return fn(*args, **kwargs)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying may help: throttling, server errors, no answer."""
+    if isinstance(exc, KubeApiError):
+        return isinstance(exc, TransientApiError)
+    if isinstance(exc, ApiException):
+        return exc.status in TRANSIENT_STATUS
+    return isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
+
+
 def server_version(api: k8s_client.ApiClient) -> str:
     """The API server's gitVersion, e.g. ``v1.36.3``."""
-    info = k8s_client.VersionApi(api).get_code(_request_timeout=10)
+    info = call(k8s_client.VersionApi(api).get_code, _request_timeout=10, what="version")
     return str(info.git_version)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
@@ -160,11 +161,16 @@ def lister(api: ApiClient, rtype: ResourceType) -> Any:
             header_params={"Accept": "application/json"},
             auth_settings=["BearerToken"],
         )
-        # The typed methods' own path: raw response when not preloading (watch, wait_for),
-        # else parsed JSON.
-        return api._call_with_legacy_options(
-            request, {"200": "object"}, None, _preload_content, _request_timeout, True
-        )
+        # Public client calls only: the raw urllib3 response when not preloading (watch,
+        # wait_for: an error status is raised first, as the typed methods do), else JSON.
+        response = api.call_api(*request, _request_timeout=_request_timeout)
+        if not _preload_content:
+            if not 200 <= response.status <= 299:
+                response.read()
+                raise ApiException.from_response(http_resp=response, body=None, data=None)
+            return response.response
+        response.read()
+        return api.response_deserialize(response, {"200": "object"}).data
 
     list_objects.__name__ = f"list_{rtype.plural}"
     return list_objects

@@ -14,9 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import urllib3
 from kubernetes import watch
-from kubernetes.client.exceptions import ApiException
 from tenacity import (
     Retrying,
     retry_if_exception,
@@ -24,19 +22,12 @@ from tenacity import (
     wait_exponential,
 )
 
-from harness.errors import WaitTimeout
+from harness.errors import Gone, WaitTimeout
+from harness.kube.client import CLIENT_ERRORS, api_error, is_transient
 
 Obj = dict[str, Any]
 Condition = Callable[[list[Obj]], bool]
 ListFn = Callable[..., Any]
-
-TRANSIENT_STATUS = {429, 500, 502, 503, 504}
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, ApiException):
-        return exc.status in TRANSIENT_STATUS
-    return isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
 
 
 def object_key(obj: Obj) -> str:
@@ -173,10 +164,11 @@ def _list_then_watch(
                 return observed.values()
             if remaining() <= 0:
                 return None
-    except ApiException as exc:
-        if exc.status == 410:
-            return None
-        raise
+    except CLIENT_ERRORS as exc:
+        error = api_error(exc, "watch")
+        if isinstance(error, Gone):
+            return None  # list again
+        raise error from exc
     finally:
         stream.stop()
     return None

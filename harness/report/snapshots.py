@@ -62,12 +62,12 @@ from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
 from kubernetes.utils.quantity import parse_quantity
 
 from harness.checks.context import AppContext
-from harness.errors import UsageError
-from harness.kube.wait import Obj, is_transient, retry_until
+from harness.errors import KubeApiError, NotFound, TransientApiError, UsageError
+from harness.kube.client import CLIENT_ERRORS, api_error, call
+from harness.kube.wait import Obj, retry_until
 from harness.units import parse_duration
 
 METRICS_WAIT = 20.0  # seconds a snapshot waits for figures of freshly started pods
@@ -214,7 +214,7 @@ def _read(ctx: AppContext, wait: float) -> tuple[list[Obj], dict[str, Obj] | Non
         pods_metrics = _metrics_lister(ctx, wait)
     except _NotServed as exc:
         return ctx.release_pods(), None, str(exc)
-    except ApiException as exc:  # discovery failing (kubernetes.dynamic's errors derive from it)
+    except CLIENT_ERRORS as exc:  # discovery failing (kubernetes.dynamic's errors derive from it)
         return ctx.release_pods(), None, f"metrics unavailable: discovery failed: {exc}"
     wait = max(0.0, wait - (time.monotonic() - started))
     seen: list[tuple[list[Obj], dict[str, Obj]]] = []
@@ -223,10 +223,11 @@ def _read(ctx: AppContext, wait: float) -> tuple[list[Obj], dict[str, Obj] | Non
         pods = ctx.release_pods()
         try:
             items = pods_metrics(namespace=ctx.namespace)["items"]
-        except ApiException as exc:
-            if is_transient(exc):
-                raise _Pending(f"{SOURCE} answered {exc.status} {exc.reason}") from exc
-            raise
+        except CLIENT_ERRORS as exc:
+            error = api_error(exc, SOURCE)
+            if isinstance(error, TransientApiError):
+                raise _Pending(f"{SOURCE} answered {error.status} {error.reason}") from exc
+            raise error from exc
         usage = {item["metadata"]["name"]: item for item in items}
         seen.append((pods, usage))
         waiting = [_name(pod) for pod in pods if _expects_figures(pod) and _name(pod) not in usage]
@@ -242,7 +243,7 @@ def _read(ctx: AppContext, wait: float) -> tuple[list[Obj], dict[str, Obj] | Non
         if not seen:
             return ctx.release_pods(), None, f"metrics unavailable: {exc}"
         return seen[-1][0], seen[-1][1], str(exc)
-    except ApiException as exc:
+    except KubeApiError as exc:
         return (
             ctx.release_pods(),
             None,
@@ -290,12 +291,11 @@ def _apiservice_state(ctx: AppContext) -> str | None:
     from kubernetes import client
 
     try:
-        service = client.ApiregistrationV1Api(ctx.api).read_api_service(
-            METRICS_APISERVICE, _request_timeout=10
-        )
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
+        registration = client.ApiregistrationV1Api(ctx.api)
+        service = call(registration.read_api_service, METRICS_APISERVICE, _request_timeout=10)
+    except NotFound:
+        return None
+    except KubeApiError as exc:
         return f"could not read it: {exc.status} {exc.reason}"
     for condition in (service.status.conditions if service.status else None) or []:
         if condition.type == "Available":
@@ -394,7 +394,7 @@ def _window(pod_usage: Obj | None) -> float | None:
         return None
     try:
         return round(parse_duration(str(text)), 3)
-    except ValueError:  # a Go duration such as 1m0.5s
+    except ValueError:  # not a duration (Go's, such as 1m0.5s, are read too)
         return None
 
 
