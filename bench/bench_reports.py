@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.plugin import APP_RECORD
-from harness.report.plugin import RunInfo, RunRecorder, write_reports
+from harness.plugin.state import APP_RECORD
+from harness.report.plugin import write_reports
+from harness.report.recorder import RunRecorder
+from harness.report.results import RunInfo
 
 GOAL_SECONDS = 2.0
 BUNDLE_FILES = (

@@ -48,7 +48,7 @@ def install_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]
     one-app suite through the harness's own Deployer in a fresh namespace on the session
     cluster; returns its AppContext. Everything is removed after the test."""
     from harness.deploy.deployer import Deployer
-    from harness.plugin import session_of
+    from harness.plugin.state import session_of
     from harness.suite.model import App, ChartRef, Suite
 
     harness = session_of(request.config)

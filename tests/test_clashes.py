@@ -17,7 +17,8 @@ ROLE = (
 )
 
 
-def test_two_apps_rendering_one_cluster_role_are_a_usage_error(pytester: pytest.Pytester) -> None:
+def two_suites_rendering_one_role(pytester: pytest.Pytester) -> None:
+    """a.suite.yaml::first and b.suite.yaml::second, both rendering ClusterRole/pod-reader."""
     chart = tiny_chart(pytester.path, "reader", ROLE)
     (chart / "values.yaml").write_text("roleName: pod-reader\n")
     for suite, app in (("a", "first"), ("b", "second")):
@@ -25,6 +26,10 @@ def test_two_apps_rendering_one_cluster_role_are_a_usage_error(pytester: pytest.
             "apiVersion: helm-harness/v1\nkind: Suite\napps:\n"
             f"  - {{name: {app}, chart: {chart}}}\n"
         )
+
+
+def test_two_apps_rendering_one_cluster_role_are_a_usage_error(pytester: pytest.Pytester) -> None:
+    two_suites_rendering_one_role(pytester)
     result = pytester.runpytest_subprocess("--collect-only", "-q")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     err = result.stderr.str()
@@ -136,3 +141,31 @@ def test_the_reader_takes_the_scalars_kubernetes_takes(scalars: list[str]) -> No
     for raw, value in zip(scalars, doc["enum"], strict=True):
         if raw in AS_WRITTEN:
             assert value == raw
+
+
+def test_under_xdist_a_clash_is_one_usage_error_from_the_controller(
+    pytester: pytest.Pytester,
+) -> None:
+    """With -n 2 the clash check runs once, on the controller: exit code 4 with the
+    message, no INTERNALERROR from a worker, and nothing installed."""
+    two_suites_rendering_one_role(pytester)
+    result = pytester.runpytest_subprocess("-n", "2", "--cluster=kwok", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    out = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in out
+    assert out.count("both render the cluster-scoped ClusterRole/pod-reader") == 1
+    assert "passed" not in result.stdout.str().splitlines()[-1]
+
+
+def test_under_xdist_an_invalid_suite_stops_before_any_worker_starts(
+    pytester: pytest.Pytester,
+) -> None:
+    (pytester.path / "bad.suite.yaml").write_text(
+        "apiVersion: helm-harness/v1\nkind: Suite\napps:\n  - {name: web, chartt: x}\n"
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "--cluster=kwok", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "invalid suite file(s)" in err and "bad.suite.yaml" in err
+    assert "INTERNALERROR" not in err + result.stdout.str()
+    assert "workers" not in result.stdout.str()  # none was started

@@ -23,12 +23,14 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import yaml
 from kubernetes import client
@@ -47,7 +49,7 @@ from harness.clusters.kind import (
     node_image,
 )
 from harness.clusters.kwok import KwokProvider
-from harness.clusters.registry import get_provider, normalize_k8s_version
+from harness.clusters.registry import get_provider
 from harness.clusters.sweep import sweep
 from harness.errors import ClusterError, MissingBinariesError, UsageError
 from harness.kube.client import api_client, server_version
@@ -236,14 +238,6 @@ def orphan(provider: str, name: str, run_id: str = "") -> int:
 
 
 # -- version to image -----------------------------------------------------------------------
-
-
-def test_k8s_versions_are_normalized() -> None:
-    assert normalize_k8s_version("1.36") == "v1.36"
-    assert normalize_k8s_version("v1.36.4") == "v1.36.4"
-    assert normalize_k8s_version("1.36.4-k3s2") == "v1.36.4-k3s2"
-    with pytest.raises(ValueError, match="not a Kubernetes version"):
-        normalize_k8s_version("latest")
 
 
 def test_kind_node_images_follow_the_kind_release() -> None:
@@ -571,6 +565,54 @@ def test_a_holder_is_alive_only_as_the_same_harness_process() -> None:
             other.kill()
 
 
+def test_a_holder_process_is_read_through_psutil() -> None:
+    me = records.process(os.getpid())
+    assert me is not None and me.cmdline is not None and "pytest" in me.cmdline
+    assert me.started == pytest.approx(psutil.Process().create_time())
+    assert records.process(dead_pid()) is None
+    assert records.process(0) is None and records.process(-1) is None
+    zombie = subprocess.Popen([sys.executable, "-c", "pass", "pytest"])
+    try:
+        deadline = time.monotonic() + 30
+        while psutil.Process(zombie.pid).status() != psutil.STATUS_ZOMBIE:  # ended, not reaped
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert records.process(zombie.pid) is None
+        assert not records.Holder(pid=zombie.pid, started=None).alive()
+    finally:
+        zombie.wait()
+
+
+def test_a_holder_whose_command_line_cannot_be_read_counts_by_its_start_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another user's process, say: psutil may not read its command line."""
+    me = records.this_process()
+    assert me.started is not None
+
+    def denied(self: psutil.Process) -> list[str]:
+        raise psutil.AccessDenied(self.pid)
+
+    monkeypatch.setattr(psutil.Process, "cmdline", denied)
+    assert records.process(me.pid) == records.Process(me.pid, None, me.started)
+    assert me.alive()  # the same start time: the same process
+    assert not records.Holder(pid=me.pid, started=me.started - 3600).alive()  # a recycled pid
+    assert not records.Holder(pid=me.pid, started=None).alive()  # nothing shows it is ours
+    assert os.getpid() not in {proc.pid for proc in records.harness_processes()}
+
+
+def test_sweep_sees_the_running_pytest_and_helm_harness_processes() -> None:
+    with subprocess.Popen(["sleep", "30"]) as other:
+        try:
+            found = {proc.pid: proc for proc in records.harness_processes()}
+        finally:
+            other.kill()
+    assert other.pid not in found
+    me = found[os.getpid()]
+    assert me.cmdline is not None and "pytest" in me.cmdline
+    assert me.started == records.this_process().started
+
+
 def live_holder_pids(provider: str, name: str) -> list[int]:
     record = records.read_cluster(provider, name)
     assert record is not None
@@ -597,6 +639,133 @@ def test_a_run_using_a_harness_cluster_as_existing_holds_it(own_cache: Path) -> 
     release(provider, info, keep=False, run_id="run1")
     assert live_holder_pids("kwok", "made-by-hand") == []
     assert records.runs() == []
+
+
+# -- locks ------------------------------------------------------------------------------------
+
+HOLD_LOCK = """
+import sys, time
+from harness.clusters.kwok import KwokProvider, creation_lock
+from harness.clusters.registry import cluster_lock
+
+lock = cluster_lock(KwokProvider(), "c1") if sys.argv[1] == "cluster" else creation_lock("c1")
+with lock:
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture
+def lock_holder(request: pytest.FixtureRequest, own_cache: Path) -> Iterator[int]:
+    """Another process holding a lock (``cluster`` or ``kwok-create``) until the test ends."""
+    argv = [sys.executable, "-c", HOLD_LOCK, request.param]
+    with subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, text=True) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+            yield holder.pid
+        finally:
+            holder.kill()
+
+
+def take_lock(kind: str, timeout: float) -> Path:
+    from harness.clusters.kwok import creation_lock
+    from harness.clusters.registry import cluster_lock
+
+    if kind == "cluster":
+        with cluster_lock(KwokProvider(), "c1", timeout=timeout) as path:
+            assert path is not None
+            return path
+    with creation_lock("c1", timeout=timeout):
+        return tools.cache_dir() / "kwok-create.lock"
+
+
+@pytest.mark.parametrize(
+    ("lock_holder", "path", "purpose"),
+    [
+        ("cluster", "locks/clusters/kwok-c1.lock", "find, create or delete kwok cluster c1"),
+        ("kwok-create", "kwok-create.lock", "create kwok cluster c1"),
+    ],
+    indirect=["lock_holder"],
+)
+def test_a_held_lock_times_out_naming_the_file_its_holder_and_what_to_do(
+    lock_holder: int, own_cache: Path, path: str, purpose: str
+) -> None:
+    lock_file = own_cache / path
+    kind = "cluster" if path.startswith("locks/") else "kwok-create"
+    with pytest.raises(ClusterError) as waited:
+        take_lock(kind, timeout=0.5)
+    assert (waited.value.provider, waited.value.name) == ("kwok", "c1")
+    message = str(waited.value)
+    assert f"waited 0.5s for the lock {lock_file}: pid {lock_holder} (" in message
+    assert "holds it since " in message and f" to {purpose}. " in message
+    assert f"Wait for that run to finish and try again, or end it (kill {lock_holder})" in message
+
+    # what the holder wrote no longer names a live process: a child of it holds the lock
+    data = json.loads(lock_file.read_text())
+    lock_file.write_text(json.dumps({**data, "pid": dead_pid()}))
+    with pytest.raises(ClusterError, match=r"and has ended, but a process it started still holds"):
+        take_lock(kind, timeout=0.1)
+    lock_file.write_text("")  # written by nobody we know
+    with pytest.raises(ClusterError) as unknown:
+        take_lock(kind, timeout=0.1)
+    assert f"its holder is unknown. Find the process holding it (fuser -v {lock_file})" in str(
+        unknown.value
+    )
+
+
+@pytest.mark.parametrize("lock_holder", ["cluster"], indirect=True)
+def test_a_lock_is_free_again_when_its_holder_ends(lock_holder: int, own_cache: Path) -> None:
+    os.kill(lock_holder, 9)
+    assert take_lock("cluster", timeout=30) == own_cache / "locks/clusters/kwok-c1.lock"
+    assert json.loads(take_lock("kwok-create", timeout=1).read_text())["pid"] == os.getpid()
+
+
+def test_a_lock_file_removed_by_its_holder_is_taken_anew(own_cache: Path) -> None:
+    """release() removes the lock file of a cluster it deleted, while holding it: a process
+    waiting on the old file then takes a new one, and whoever comes next waits for it."""
+    path = own_cache / "locks" / "x.lock"
+    wait = (
+        "import sys, time; from pathlib import Path; from harness.clusters import records\n"
+        "with records.file_lock(Path(sys.argv[1]), timeout=60, purpose='wait'):\n"
+        "    print('got it', flush=True); time.sleep(120)\n"
+    )
+    with records.file_lock(path, timeout=1, purpose="delete x") as held:
+        argv = [sys.executable, "-c", wait, str(path)]
+        waiter = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, text=True)
+        try:
+            with pytest.raises(ClusterError, match="waited 0.2s"):
+                with records.file_lock(path, timeout=0.2, purpose="third"):
+                    pass  # while this test's process holds it: never
+            held.unlink()
+        except BaseException:
+            waiter.kill()
+            raise
+    with waiter:
+        try:
+            assert waiter.stdout is not None and waiter.stdout.readline() == "got it\n"
+            assert path.is_file()
+            with pytest.raises(ClusterError, match=f"pid {waiter.pid} "):
+                with records.file_lock(path, timeout=0.5, purpose="third"):
+                    pass
+        finally:
+            waiter.kill()
+
+
+@pytest.mark.parametrize("lock_holder", ["cluster"], indirect=True)
+def test_forgetting_a_cluster_removes_its_lock_file_unless_it_is_held(
+    lock_holder: int, own_cache: Path
+) -> None:
+    held = records.cluster_lock_path("kwok", "c1")
+    records.forget_cluster("kwok", "c1")
+    assert held.is_file()  # its holder removes it when it is done
+    free = records.cluster_lock_path("kwok", "c2")
+    from harness.clusters.registry import cluster_lock
+
+    with cluster_lock(KwokProvider(), "c2", timeout=1):
+        pass
+    assert free.is_file()
+    records.forget_cluster("kwok", "c2")
+    assert not free.exists()
 
 
 # -- sweep ------------------------------------------------------------------------------------

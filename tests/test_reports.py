@@ -23,10 +23,12 @@ import xmlschema
 
 from harness.cli.main import main as cli_main
 from harness.clusters.base import ClusterInfo
-from harness.plugin import APP_RECORD
+from harness.plugin.state import APP_RECORD
 from harness.report.evidence import redact_object
 from harness.report.html import render
-from harness.report.plugin import RunInfo, RunRecorder, text_scrubber, write_reports
+from harness.report.plugin import write_reports
+from harness.report.recorder import RunRecorder
+from harness.report.results import RunInfo, text_scrubber
 from tests.conftest import FIXTURE_CHARTS
 
 WEB = FIXTURE_CHARTS / "web"
@@ -85,10 +87,12 @@ class Page(HTMLParser):
         self.svgs = 0
         self.links: list[str] = []
         self.fetching: list[str] = []  # tags that would load something
+        self.attributes: set[str] = set()  # the names of all attributes
         self.feed(text)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
+        self.attributes |= set(found)
         if tag == "tr" and found.get("class") == "app":
             self.app_rows.append(str(found.get("data-app")))
         elif tag == "svg":
@@ -509,6 +513,73 @@ def test_report_page_renders_in_headless_chromium(tmp_path: Path) -> None:
     screenshot(out / "report.html", png, tmp_path)
     data = png.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000
+
+
+def test_markup_in_the_record_is_escaped_in_the_page() -> None:
+    """Names, messages and paths from the record are text in the page, never markup: no
+    element, attribute or link comes from them."""
+    evil = "<script>alert(1)</script>"
+    quote = '" onmouseover="alert(2)'
+    item = {
+        "name": f"ready{evil}",
+        "id": f"s::a::{evil}",
+        "outcome": "failed",
+        "message": f"expected {evil} {quote}",
+        "details": f"</pre>{evil}",
+        "runbook": "javascript:alert(3)",
+    }
+    app = {
+        "suite": f"shop{evil}",
+        "app": f"web{quote}",
+        "chart": f"/charts/{evil}",
+        "namespace": evil,
+        "status": "failed",
+        "install_error": None,
+        "items": [item],
+        "metrics": {"cpu_millicores": 5, "file": f"metrics/{evil}.json"},
+        "runbook": f"https://runbooks.example.org/{quote}",
+        "bundle": "bundles/s/a",
+        "bundle_files": ["bundles/s/a/failure.txt", f"../{evil}", "javascript:alert(4)"],
+    }
+    test = {"id": f"test_x.py::t{evil}", "outcome": "failed", "message": f"boom {evil}"}
+    results = {
+        "schema": "helm-harness/results/v1",
+        "run_id": evil,
+        "user": quote,
+        "host": evil,
+        "cluster": {"provider": evil, "name": quote, "kubernetes_version": evil},
+        "helm_version": evil,
+        "outcomes": {"failed": 2, "total": 2},
+        "apps": [app],
+        "tests": [test],
+    }
+    html = render(results)
+    page = Page(html)
+    assert "<script" not in html.lower() and not page.fetching
+    assert page.app_rows == [f"shop{evil}::web{quote}"]  # the attribute value, as text
+    assert not [name for name in page.attributes if name.startswith("on")]
+    assert sorted(page.links) == [
+        "#failures",
+        "bundles/s/a/failure.txt",
+        f"https://runbooks.example.org/{quote}",  # an attribute value: the quotes are escaped
+        "junit.xml",
+        "metrics/%3Cscript%3Ealert%281%29%3C/script%3E.json",
+        "results.json",
+    ]
+    for text in (f"shop{evil}", f"expected {evil}", f"boom {evil}", "javascript:alert(3)"):
+        assert text.replace("<", "&lt;").replace(">", "&gt;") in html
+
+
+def test_the_page_module_loads_jinja2_on_first_render_only() -> None:
+    import sys
+
+    code = (
+        "import sys, harness.plugin, harness.report.html as h\n"
+        "assert 'jinja2' not in sys.modules, 'jinja2 imported with the plugin'\n"
+        "h.render({'apps': [], 'tests': [], 'outcomes': {}})\n"
+        "assert 'jinja2' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_redaction_of_objects_and_text() -> None:

@@ -155,7 +155,7 @@ def test_the_spec_example_is_valid_against_the_schema_alone() -> None:
 
 
 def test_the_schema_ships_in_the_package_and_suits_draft_7_editors() -> None:
-    text = resources.files("harness").joinpath("schema", "suite.schema.json").read_text()
+    text = resources.files("harness.suite").joinpath("schema", "suite.schema.json").read_text()
     schema = json.loads(text)
     assert schema == suite_schema()
     jsonschema.Draft202012Validator.check_schema(schema)

@@ -1,44 +1,68 @@
-"""Health checks: one module per check family, each exposing ``run(ctx, check)`` which
-returns when the app is healthy and raises :class:`~harness.errors.CheckFailed` (or
-``WaitTimeout``) with what was expected and what was observed."""
+"""Health checks: the one registry of check kinds, and one module per kind, named as the
+kind (``ready``, ``wait``, ``helm_test`` for ``helmTest``, ``no_restarts`` for
+``noRestarts``, ...). Each module exposes ``run(ctx, check)``, which returns when the app is
+healthy and raises :class:`~harness.errors.CheckFailed` (or ``WaitTimeout``) with what was
+expected and what was observed.
+
+The suite loader, the schema test and the docs read :data:`KINDS`; this module imports
+nothing heavy, so the suite layer can use it.
+"""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from harness.checks.context import AppContext
 from harness.errors import UsageError
-from harness.suite.model import Check
 
-CheckFn = Callable[[AppContext, Check], None]
+if TYPE_CHECKING:
+    from harness.checks.context import AppContext
+    from harness.suite.model import Check
 
-# check kind -> module in this package implementing it
-MODULES = {
-    "ready": "ready",
-    "wait": "wait",
-    "helmTest": "helm_test",
-    "http": "http",
-    "logs": "logs",
-    "noRestarts": "no_restarts",
-    "events": "events",
-    "rbac": "rbac",
-    "security": "security",
-    "python": "python",
-    "metrics": "metrics",
+CheckFn = Callable[["AppContext", "Check"], None]
+
+
+@dataclass(frozen=True)
+class CheckKind:
+    """A check kind as suite files write it, the module implementing it, and the key of its
+    mapping that names its item (``http[/healthz]``), if any."""
+
+    name: str
+    module: str
+    param: str | None = None
+    default: str = ""  # the param's value when the check does not give it
+
+    def item_param(self, spec: Mapping[str, Any]) -> str:
+        return str(spec.get(self.param, self.default)) if self.param else ""
+
+
+KINDS: dict[str, CheckKind] = {
+    kind.name: kind
+    for kind in (
+        CheckKind("ready", "ready"),
+        CheckKind("wait", "wait", param="resource"),
+        CheckKind("http", "http", param="path", default="/"),
+        CheckKind("logs", "logs", param="selector"),
+        CheckKind("helmTest", "helm_test"),
+        CheckKind("noRestarts", "no_restarts"),
+        CheckKind("events", "events"),
+        CheckKind("metrics", "metrics"),
+        CheckKind("rbac", "rbac", param="serviceAccount"),
+        CheckKind("security", "security"),
+        CheckKind("python", "python", param="call"),
+    )
 }
+CHECK_KINDS = tuple(KINDS)
 
 
 def check_function(kind: str) -> CheckFn:
-    module_name = MODULES.get(kind)
-    if module_name is None:
-        raise UsageError(f"unknown check {kind!r}")
-    try:
-        module = importlib.import_module(f"harness.checks.{module_name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"harness.checks.{module_name}":
-            raise UsageError(f"the {kind!r} check is not available in this version") from exc
-        raise
+    """The ``run`` function of check kind ``kind`` (its module imported on first use)."""
+    known = KINDS.get(kind)
+    if known is None:
+        raise UsageError(f"unknown check {kind!r} (known: {', '.join(CHECK_KINDS)})")
+    module = importlib.import_module(f"harness.checks.{known.module}")
     run: CheckFn = module.run
     return run
 
@@ -47,4 +71,4 @@ def run_check(ctx: AppContext, check: Check) -> None:
     check_function(check.kind)(ctx, check)
 
 
-__all__ = ["AppContext", "CheckFn", "check_function", "run_check"]
+__all__ = ["CHECK_KINDS", "KINDS", "CheckFn", "CheckKind", "check_function", "run_check"]

@@ -9,35 +9,25 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness import tools
+from harness.clusters.registry import PROVIDER_CHOICES
 from harness.errors import HarnessError, UsageError
-from harness.units import parse_duration
+from harness.plugin.options import value_type
+from harness.units import normalize_k8s_version, parse_duration
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 4  # pytest's usage-error code
 
 
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def _k8s_version(text: str) -> str:
-    from harness.clusters.registry import normalize_k8s_version
-
-    try:
-        return normalize_k8s_version(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+_duration = value_type(parse_duration, argparse.ArgumentTypeError)
+_k8s_version = value_type(normalize_k8s_version, argparse.ArgumentTypeError)
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser, *, default_cluster: str) -> None:
     parser.add_argument(
         "--cluster",
         default=default_cluster,
-        choices=["auto", "kind", "k3d", "k3s", "kwok", "existing"],
+        choices=PROVIDER_CHOICES,
         help="cluster provider (default: %(default)s)",
     )
     parser.add_argument(
@@ -405,14 +395,14 @@ harness-report/), and exits with pytest's exit code. Examples:
 The helm-harness options are listed under "helm-harness" in: pytest --help
 """
 
-# Options of ours that take a value: written OPTION=VALUE before pytest sees them, since
-# pytest picks its rootdir before plugin options are known and would take the value for a
-# test path.
-VALUE_OPTIONS = {
-    "--cluster", "--cluster-name", "--cluster-config", "--kubeconfig", "--context",
-    "--k8s-version", "--report-dir", "--helm", "--shard", "--kwok-pod-startup",
-    "--kwok-pod-jitter", "--cluster-nodes", "--cluster-timeout",
-}  # fmt: skip
+
+def _value_options() -> frozenset[str]:
+    """Options of ours that take a value: written OPTION=VALUE before pytest sees them,
+    since pytest picks its rootdir before plugin options are known and would take the
+    value for a test path. Derived from the plugin's option table."""
+    from harness.plugin.options import VALUE_OPTIONS
+
+    return VALUE_OPTIONS
 
 
 def pytest_args(args: Sequence[str]) -> list[str]:
@@ -423,7 +413,7 @@ def pytest_args(args: Sequence[str]) -> list[str]:
         if pending is not None:
             joined.append(f"{pending}={arg}")
             pending = None
-        elif arg in VALUE_OPTIONS:
+        elif arg in _value_options():
             pending = arg
         else:
             joined.append(arg)

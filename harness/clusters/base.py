@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from harness.errors import ClusterError, ClusterExistsError, HarnessError
+from harness.files import write_atomic
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,8 @@ def kubeconfig_path(provider: str, name: str) -> Path:
 
 
 def write_private(path: Path, text: str) -> Path:
-    """Write a file only its owner can read (kubeconfigs hold credentials)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
-    return path
+    """Write a file only its owner can read (kubeconfigs hold credentials), whole."""
+    return write_atomic(path, text, private=True)
 
 
 def name_taken(provider: str, name: str) -> ClusterExistsError:
@@ -108,3 +104,25 @@ def removed_on_failure(
                 name=name,
             ) from exc
         raise
+
+
+DEFAULT_DOCKER_SOCKET = "unix:///var/run/docker.sock"
+DOCKER_PING_TIMEOUT = 5
+
+
+def docker_engine_problem() -> str | None:
+    """None when a Docker engine answers a ping (through the ``docker`` SDK that
+    testcontainers uses), else why not, naming where it was looked for."""
+    where = os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_SOCKET
+    try:
+        import docker
+
+        engine = docker.from_env(timeout=DOCKER_PING_TIMEOUT)
+        try:
+            engine.ping()
+        finally:
+            engine.close()
+    except Exception as exc:  # the SDK raises many kinds (DockerException, OSError, ...)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"no Docker engine answers at {where} ({reason})"
+    return None

@@ -21,9 +21,15 @@ import os
 from typing import Any
 
 from harness.clusters import records
-from harness.clusters.base import ClusterInfo, ClusterSpec, kubeconfig_path, write_private
-from harness.clusters.registry import docker_engine_problem, normalize_k8s_version
+from harness.clusters.base import (
+    ClusterInfo,
+    ClusterSpec,
+    docker_engine_problem,
+    kubeconfig_path,
+    write_private,
+)
 from harness.errors import ClusterError, ClusterExistsError, UsageError
+from harness.units import normalize_k8s_version
 
 DEFAULT_IMAGE = "rancher/k3s:v1.35.5-k3s1"
 LABEL_OWNER = "app.kubernetes.io/managed-by"

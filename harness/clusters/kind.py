@@ -36,13 +36,13 @@ from harness.clusters.base import (
     removed_on_failure,
     write_private,
 )
-from harness.clusters.registry import normalize_k8s_version
 from harness.errors import (
     ClusterError,
     CommandError,
     MissingBinariesError,
     UsageError,
 )
+from harness.units import normalize_k8s_version
 
 KIND_VERSION = "v0.33.0"
 KIND_INSTALL_HINT = (

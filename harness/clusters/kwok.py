@@ -29,7 +29,6 @@ applied to each container. Without the binary the cluster runs without metrics-s
 from __future__ import annotations
 
 import builtins
-import fcntl
 import hashlib
 import os
 import shutil
@@ -51,12 +50,12 @@ from harness.clusters.base import (
     removed_on_failure,
     write_private,
 )
-from harness.clusters.registry import normalize_k8s_version
 from harness.errors import (
     ClusterError,
     ToolError,
     UsageError,
 )
+from harness.units import normalize_k8s_version
 
 DEFAULT_STAGES = (
     "node-initialize.yaml",
@@ -66,6 +65,7 @@ DEFAULT_STAGES = (
     "pod-delete.yaml",
 )
 KWOKCTL_TIMEOUT = 300.0
+CREATE_LOCK_TIMEOUT = 2 * KWOKCTL_TIMEOUT  # s: the creates of other runs ahead
 RUNTIME_CRDS = ("ClusterPortForward", "PortForward", "ClusterLogs", "Logs")
 METRICS_CRDS = ("ResourceUsage",)  # only with metrics-server: usage figures per pod
 # metrics-server's minimum resolution is 10s, and it must exceed the kubelet timeout by 10%.
@@ -193,7 +193,7 @@ class KwokProvider:
             with removed_on_failure(
                 self.name, spec.name, "kwokctl", lambda: self._removed(spec.name)
             ):
-                with creation_lock():
+                with creation_lock(spec.name):
                     self._kwokctl(*argv)
                 if spec.nodes > 0:
                     scale = ["scale", "node", "--replicas", str(spec.nodes), "--name", spec.name]
@@ -351,18 +351,16 @@ def _kinds_in(config: Path | None) -> set[str]:
 
 
 @contextmanager
-def creation_lock() -> Iterator[None]:
+def creation_lock(name: str, *, timeout: float = CREATE_LOCK_TIMEOUT) -> Iterator[None]:
     """One kwok cluster starts at a time on this machine: kwokctl picks free ports when it
     creates a cluster, and two creating at once pick the same ones ("bind: address already
-    in use"). Held until kwokctl returns, when the new cluster's ports are bound."""
+    in use"). Held until kwokctl returns, when the new cluster's ports are bound; a
+    ``ClusterError`` saying what holds it after ``timeout`` seconds."""
     path = tools.cache_dir() / "kwok-create.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with records.file_lock(
+        path, timeout=timeout, purpose=f"create kwok cluster {name}", provider="kwok", name=name
+    ):
+        yield
 
 
 def _metrics_server() -> Path | None:

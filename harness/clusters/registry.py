@@ -1,35 +1,79 @@
 """Cluster providers: one module each, behind :class:`~harness.clusters.base.ClusterProvider`,
 and the lifecycle every caller (the pytest plugin, ``helm-harness cluster``) shares.
 
-======== ====================================================== ==========================
-provider what it runs                                           needs
-======== ====================================================== ==========================
-kind     ``kind`` (nodes are Docker containers)                 Docker, ``kind`` on PATH
-k3d      ``k3d`` (k3s in Docker containers)                     Docker, ``k3d`` on PATH
-k3s      testcontainers' ``K3SContainer`` (one k3s container)   Docker
-kwok     ``kwokctl --runtime binary`` (local control plane)     the kwok binaries
-existing a kubeconfig the user gives; never created or deleted  ``--kubeconfig``
-======== ====================================================== ==========================
+The providers, what each runs and what it needs: :data:`PROVIDERS` (the docs' table is
+checked against it).
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import os
-import re
+import importlib
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from harness.clusters.base import ClusterInfo, ClusterProvider, ClusterSpec
+from harness.clusters.base import ClusterInfo, ClusterProvider, ClusterSpec, docker_engine_problem
 from harness.errors import HarnessError, UsageError
 
-PROVIDERS = ("auto", "kind", "k3d", "k3s", "kwok", "existing")
-DEFAULT_DOCKER_SOCKET = "unix:///var/run/docker.sock"
-DOCKER_PING_TIMEOUT = 5
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(-k3s\d+)?$")
+CLUSTER_LOCK_TIMEOUT = 900.0  # s, on top of a create's wait: what a create or delete may take
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A provider as the registry knows it: its name, the class implementing it (imported
+    when first used), what it runs and what it needs (for the docs and error messages)."""
+
+    name: str
+    implementation: str  # "module:Class"
+    runs: str
+    needs: str
+
+    def load(self) -> type[ClusterProvider]:
+        module, _, cls = self.implementation.partition(":")
+        loaded: type[ClusterProvider] = getattr(importlib.import_module(module), cls)
+        return loaded
+
+
+# The one list of providers: options, the CLI, ``auto`` and the docs read it.
+PROVIDERS: dict[str, Provider] = {
+    p.name: p
+    for p in (
+        Provider(
+            "kind",
+            "harness.clusters.kind:KindProvider",
+            "kind (nodes are Docker containers)",
+            "Docker, kind on PATH",
+        ),
+        Provider(
+            "k3d",
+            "harness.clusters.k3d:K3dProvider",
+            "k3d (k3s in Docker containers)",
+            "Docker, k3d on PATH",
+        ),
+        Provider(
+            "k3s",
+            "harness.clusters.k3s:K3sProvider",
+            "testcontainers' K3SContainer (one k3s container)",
+            "Docker",
+        ),
+        Provider(
+            "kwok",
+            "harness.clusters.kwok:KwokProvider",
+            "kwokctl --runtime binary (a local control plane, simulated nodes)",
+            "the kwok binaries",
+        ),
+        Provider(
+            "existing",
+            "harness.clusters.existing:ExistingProvider",
+            "a kubeconfig the user gives; never created or deleted",
+            "--kubeconfig",
+        ),
+    )
+}
+PROVIDER_CHOICES = ("auto", *PROVIDERS)
 
 
 def get_provider(
@@ -40,32 +84,22 @@ def get_provider(
     pod_startup: float = 0.0,
     pod_jitter: float = 0.0,
 ) -> ClusterProvider:
-    """The provider called ``name`` (``auto`` picks as the README describes)."""
+    """The provider called ``name`` (``auto`` picks as :func:`_pick_auto` says)."""
     if name == "auto":
         name = _pick_auto(kubeconfig)
+    entry = PROVIDERS.get(name)
+    if entry is None:
+        raise UsageError(
+            f"unknown cluster provider {name!r}; choose one of: {', '.join(PROVIDER_CHOICES)}"
+        )
+    cls: Any = entry.load()
     if name == "existing":
         if kubeconfig is None:
             raise UsageError("--cluster existing needs --kubeconfig FILE")
-        from harness.clusters.existing import ExistingProvider
-
-        return ExistingProvider(kubeconfig, context)
+        return cls(kubeconfig, context)  # type: ignore[no-any-return]
     if name == "kwok":
-        from harness.clusters.kwok import KwokProvider
-
-        return KwokProvider(pod_startup=pod_startup, pod_jitter=pod_jitter)
-    if name == "kind":
-        from harness.clusters.kind import KindProvider
-
-        return KindProvider()
-    if name == "k3d":
-        from harness.clusters.k3d import K3dProvider
-
-        return K3dProvider()
-    if name == "k3s":
-        from harness.clusters.k3s import K3sProvider
-
-        return K3sProvider()
-    raise UsageError(f"unknown cluster provider {name!r}; choose one of: {', '.join(PROVIDERS)}")
+        return cls(pod_startup=pod_startup, pod_jitter=pod_jitter)  # type: ignore[no-any-return]
+    return cls()  # type: ignore[no-any-return]
 
 
 def _pick_auto(kubeconfig: Path | None) -> str:
@@ -82,10 +116,8 @@ def _pick_auto(kubeconfig: Path | None) -> str:
         if not reasons:
             return cli
         tried.append(f"{cli}: {'; '.join(reasons)}")
-    from harness.clusters.kwok import KwokProvider
-
     try:
-        KwokProvider().check()
+        PROVIDERS["kwok"].load()().check()
     except HarnessError as exc:
         tried.append(f"kwok: {exc}")
     else:
@@ -107,39 +139,6 @@ def _find_cli(cli: str) -> Path | None:
     return Path(found) if found else None
 
 
-def docker_engine_problem() -> str | None:
-    """None when a Docker engine answers a ping (through the ``docker`` SDK that
-    testcontainers uses), else why not, naming where it was looked for."""
-    where = os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_SOCKET
-    try:
-        import docker
-
-        engine = docker.from_env(timeout=DOCKER_PING_TIMEOUT)
-        try:
-            engine.ping()
-        finally:
-            engine.close()
-    except Exception as exc:  # the SDK raises many kinds (DockerException, OSError, ...)
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"no Docker engine answers at {where} ({reason})"
-    return None
-
-
-def normalize_k8s_version(text: str) -> str:
-    """``1.36``, ``v1.36.4`` or ``v1.36.4-k3s1`` as ``v1.36`` / ``v1.36.4`` /
-    ``v1.36.4-k3s1``; ValueError for anything else."""
-    match = _VERSION.match(text.strip())
-    if match is None:
-        raise ValueError(
-            f"not a Kubernetes version: {text!r} (write it like 1.36, v1.36.4 or v1.36.4-k3s1)"
-        )
-    major, minor, patch, k3s = match.groups()
-    if k3s and patch is None:
-        raise ValueError(f"not a Kubernetes version: {text!r} (a k3s build needs the patch)")
-    version = f"v{major}.{minor}" + (f".{patch}" if patch is not None else "")
-    return version + (k3s or "")
-
-
 def acquire(
     provider: ClusterProvider, spec: ClusterSpec, *, reuse: bool, run_id: str = ""
 ) -> ClusterInfo:
@@ -151,7 +150,7 @@ def acquire(
     ``helm-harness cluster sweep`` leaves both alone while this process runs."""
     from harness.clusters import records
 
-    with cluster_lock(provider, spec.name):
+    with cluster_lock(provider, spec.name, timeout=CLUSTER_LOCK_TIMEOUT + spec.wait_seconds):
         if reuse and provider.exists(spec.name):
             info = provider.get(spec.name)
         else:
@@ -169,9 +168,11 @@ def release(provider: ClusterProvider, info: ClusterInfo, *, keep: bool, run_id:
 
     if run_id:
         records.forget_run(run_id)
-    with cluster_lock(provider, info.name):
+    with cluster_lock(provider, info.name) as lock:
         if info.created and not keep:
             provider.delete(info.name)
+            if lock is not None:
+                lock.unlink(missing_ok=True)  # the cluster is gone; waiters take a new file
             return True
         for record_provider, record_name in _records_of(provider, info):
             records.unhold_cluster(record_provider, record_name)
@@ -179,28 +180,29 @@ def release(provider: ClusterProvider, info: ClusterInfo, *, keep: bool, run_id:
 
 
 @contextmanager
-def cluster_lock(provider: ClusterProvider, name: str) -> Iterator[None]:
+def cluster_lock(
+    provider: ClusterProvider, name: str, *, timeout: float = CLUSTER_LOCK_TIMEOUT
+) -> Iterator[Path | None]:
     """One process at a time finds, creates, holds or deletes the cluster ``name``: two
     runs with ``--reuse-cluster`` that start together would otherwise both find no cluster
     and both create it (the second kwokctl failing, and its clean-up deleting the first's
-    cluster). The second waits here until the first's cluster is up, then reuses it.
+    cluster). The second waits here until the first's cluster is up, then reuses it; after
+    ``timeout`` seconds it gives up with a :class:`ClusterError` saying what holds the lock.
 
-    One lock file, ``<cache>/locks/clusters.lock``, with a one-byte record lock per
-    cluster at an offset from a hash of its provider and name (so no file per cluster
-    piles up; a hash collision only makes two clusters wait for each other). None for
-    ``existing`` clusters, which are never created."""
+    One lock file per cluster, ``<cache>/locks/clusters/<provider>-<name>.lock``, yielded
+    to its holder; :func:`release` removes it with the cluster. None for ``existing``
+    clusters, which are never created."""
     if provider.name == "existing":
-        yield
+        yield None
         return
-    from harness import tools
+    from harness.clusters import records
 
-    digest = hashlib.sha256(f"{provider.name}/{name}".encode()).digest()
-    offset = int.from_bytes(digest[:4], "big") >> 1  # below 2**31
-    path = tools.cache_dir() / "locks" / "clusters.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.lockf(handle, fcntl.LOCK_EX, 1, offset)  # released when the file is closed
-        yield
+    path = records.cluster_lock_path(provider.name, name)
+    purpose = f"find, create or delete {provider.name} cluster {name}"
+    with records.file_lock(
+        path, timeout=timeout, purpose=purpose, provider=provider.name, name=name
+    ) as held:
+        yield held
 
 
 def _records_of(provider: ClusterProvider, info: ClusterInfo) -> list[tuple[str, str]]:
@@ -225,6 +227,5 @@ __all__ = [
     "acquire",
     "docker_engine_problem",
     "get_provider",
-    "normalize_k8s_version",
     "release",
 ]

@@ -8,219 +8,37 @@ it from there. This module wires; the work is done elsewhere in ``harness``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
+import sys
 import threading
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-from harness.plugin.state import HarnessSession, RunOptions
-from harness.units import parse_duration
+from harness.plugin.fixtures import harness_app, harness_cluster, helm, k8s  # offered here
+from harness.plugin.options import add_options
+from harness.plugin.state import (
+    APP_RECORD,
+    WORKER_CLUSTER,
+    WORKER_CLUSTER_ERROR,
+    WORKER_NOTES,
+    WORKER_RUN_ID,
+    HarnessSession,
+    RunOptions,
+    session_key,
+    session_of,
+    workers_key,
+)
 
-if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
-
-    from harness.checks.context import AppContext
-    from harness.clusters.base import ClusterInfo
-    from harness.helm.client import Helm
-
-session_key = pytest.StashKey[HarnessSession]()
-APP_RECORD = "helm-harness.app"  # user property holding an app's JSON record
-WORKER_RUN_ID = "helm_harness_run_id"  # xdist workerinput keys
-WORKER_CLUSTER = "helm_harness_cluster"
-WORKER_CLUSTER_ERROR = "helm_harness_cluster_error"
-WORKER_NOTES = "helm_harness_notes"  # xdist workeroutput key: what a worker removed
-workers_key = pytest.StashKey[list[Any]]()  # the xdist controller's worker nodes
-
-
-def session_of(config: pytest.Config) -> HarnessSession:
-    session = config.stash.get(session_key, None)
-    if session is None:
-        raise pytest.UsageError("helm-harness was not configured (is the plugin disabled?)")
-    return session
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from exc
-
-
-def _existing_file(text: str) -> Path:
-    path = Path(text).expanduser()
-    if not path.is_file():
-        raise pytest.UsageError(f"no such file: {text}")
-    return path
-
-
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise pytest.UsageError(f"not a count: {text!r}")
-    return int(text)
-
-
-def _k8s_version(text: str) -> str:
-    from harness.clusters.registry import normalize_k8s_version
-
-    try:
-        return normalize_k8s_version(text)
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from exc
+__all__ = ["harness_app", "harness_cluster", "helm", "k8s"]  # the fixtures
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("helm-harness", "helm-harness: clusters and charts")
-    add = group.addoption
-    add(
-        "--cluster",
-        dest="harness_cluster",
-        default="auto",
-        metavar="PROVIDER",
-        choices=["auto", "kind", "k3d", "k3s", "kwok", "existing"],
-        help="cluster provider: auto (default), kind, k3d, k3s, kwok, existing",
-    )
-    add(
-        "--cluster-name",
-        dest="harness_cluster_name",
-        metavar="NAME",
-        help="cluster name (default: hh-<run id>; helm-harness with --reuse-cluster)",
-    )
-    add(
-        "--cluster-config",
-        dest="harness_cluster_config",
-        metavar="FILE",
-        type=_existing_file,
-        help="provider config (kwokctl -c)",
-    )
-    add(
-        "--k8s-version",
-        dest="harness_k8s_version",
-        metavar="VERSION",
-        type=_k8s_version,
-        help="Kubernetes version of a created cluster, e.g. 1.36 or v1.36.4 (kind, k3d, k3s)",
-    )
-    add(
-        "--kubeconfig",
-        dest="harness_kubeconfig",
-        metavar="FILE",
-        type=_existing_file,
-        help="kubeconfig of an existing cluster",
-    )
-    add("--context", dest="harness_context", metavar="NAME", help="context in --kubeconfig")
-    add(
-        "--kind-image",
-        dest="harness_kind_image",
-        default=os.environ.get("HELM_HARNESS_KIND_IMAGE") or None,
-        metavar="IMAGE",
-        help="kind node image of a created cluster (default: $HELM_HARNESS_KIND_IMAGE, else "
-        "the kind config's nodes[].image, else from --k8s-version, else kind's own)",
-    )
-    add(
-        "--load-images",
-        dest="harness_load_images",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="kind, k3d: before an app installs, load the images its manifests name from the "
-        "local Docker engine into the cluster (default: yes)",
-    )
-    add(
-        "--reuse-cluster",
-        dest="harness_reuse_cluster",
-        action="store_true",
-        help="use the named cluster if it exists, create it if not, never delete it",
-    )
-    add(
-        "--keep-cluster",
-        dest="harness_keep_cluster",
-        action="store_true",
-        help="do not delete the cluster at the end",
-    )
-    add(
-        "--keep-on-failure",
-        dest="harness_keep_on_failure",
-        action="store_true",
-        help="keep the namespaces (and the cluster) of failed apps for inspection",
-    )
-    add(
-        "--cluster-nodes",
-        dest="harness_nodes",
-        default=1,
-        type=_count,
-        metavar="N",
-        help="simulated nodes of a kwok cluster (default 1)",
-    )
-    add(
-        "--kwok-pod-startup",
-        dest="harness_pod_startup",
-        default="2s",
-        type=_duration,
-        metavar="DURATION",
-        help="kwok: delay before a pod turns Ready (default 2s; 0: none)",
-    )
-    add(
-        "--kwok-pod-jitter",
-        dest="harness_pod_jitter",
-        default="2s",
-        type=_duration,
-        metavar="DURATION",
-        help="kwok: up to this much extra random delay (default 2s)",
-    )
-    add(
-        "--helm",
-        dest="harness_helm",
-        metavar="PATH",
-        help="helm binary (default: helm on PATH, else the harness's cache)",
-    )
-    add(
-        "--cluster-timeout",
-        dest="harness_cluster_timeout",
-        default="2m",
-        type=_duration,
-        metavar="DURATION",
-        help="how long a new cluster may take to become usable (default 2m)",
-    )
-    add(
-        "--metrics-wait",
-        dest="harness_metrics_wait",
-        default=os.environ.get("HELM_HARNESS_METRICS_WAIT", "20s"),
-        type=_duration,
-        metavar="DURATION",
-        help="how long an app's metric snapshot may wait for figures of new pods "
-        "(default 20s, or $HELM_HARNESS_METRICS_WAIT; 0: take what is there)",
-    )
-    add(
-        "--shard",
-        dest="harness_shard",
-        metavar="K/N",
-        help="run the K-th of N disjoint parts (whole dependency groups), e.g. 2/4",
-    )
-    add(
-        "--upgrade",
-        dest="harness_upgrade",
-        action="store_true",
-        help="upgrade runs: install each app's upgrade.from, check, upgrade, check, "
-        "roll back, check",
-    )
-    add(
-        "--cluster-per-worker",
-        dest="harness_cluster_per_worker",
-        action="store_true",
-        help="with -n N: a cluster per xdist worker instead of one shared by all",
-    )
-    add(
-        "--report-dir",
-        dest="harness_report_dir",
-        default="harness-report",
-        metavar="DIR",
-        help="where reports and failure bundles go (default: harness-report)",
-    )
+    add_options(parser)
 
 
 def _check_report_dir(path: Path) -> None:
@@ -324,10 +142,12 @@ def pytest_configure_node(node: Any) -> None:
     """xdist controller: make the cluster once, before the workers start, and hand it to
     each of them (unless every worker is to have its own)."""
     from harness.errors import HarnessError
+    from harness.plugin import preflight
 
     harness = session_of(node.config)
     node.config.stash.setdefault(workers_key, []).append(node)
     node.workerinput[WORKER_RUN_ID] = harness.options.run_id
+    node.workerinput[preflight.CONTROLLER_CHECKS] = preflight.runs_on_controller(node.config)
     if harness.options.cluster_per_worker:
         return
     try:
@@ -340,6 +160,8 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None  # Python test modules of any project in the environment: nothing to load
     from harness.plugin.items import collect_file
 
     return collect_file(file_path, parent)
@@ -358,48 +180,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist starts workers (and a cluster for them)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    from harness.plugin import preflight
+
+    if preflight.runs_on_controller(session.config):
+        preflight.check_suite_files(session.config)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    errors = session_of(session.config).suite_errors
-    if errors:
-        raise pytest.UsageError("invalid suite file(s):\n" + "\n".join(errors))
-    _check_name_collisions(session)
-    _check_clashes(session)
+    from harness.plugin import preflight
 
-
-def _check_name_collisions(session: pytest.Session) -> None:
-    """Two suite files whose apps would share a namespace: a usage error naming both."""
-    from harness.plugin.items import HarnessItem
-    from harness.suite.model import name_collisions
-
-    suites = {str(i.suite.path): i.suite for i in session.items if isinstance(i, HarnessItem)}
-    problems = name_collisions(list(suites.values()))
-    if problems:
-        raise pytest.UsageError("suites that cannot run together:\n" + "\n".join(problems))
-
-
-def _check_clashes(session: pytest.Session) -> None:
-    """Two apps of the run rendering the same cluster-scoped object: a usage error."""
-    from harness.deploy.clashes import find_clashes
-    from harness.errors import HarnessError, MissingBinariesError
-    from harness.plugin.items import HarnessItem
-    from harness.tools import find_helm
-
-    apps = {}
-    for item in session.items:
-        if isinstance(item, HarnessItem):
-            apps[(str(item.suite.path), item.app.name)] = (item.suite, item.app)
-    if len(apps) < 2:
-        return
-    try:
-        helm = find_helm(session_of(session.config).options.helm)
-    except MissingBinariesError:
-        return  # the items themselves will say helm is missing
-    try:
-        clashes = find_clashes(helm, apps.values())
-    except HarnessError as exc:
-        raise pytest.UsageError(str(exc)) from exc
-    if clashes:
-        raise pytest.UsageError("apps that cannot share the cluster:\n" + "\n".join(clashes))
+    if not preflight.checked_by_controller(session.config):
+        preflight.check_collected(session)
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
@@ -422,7 +215,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def _group_of(run: Any) -> str:
-    from harness.plugin.items import dependency_groups
+    from harness.suite.graph import dependency_groups
 
     return f"{run.suite.name}::{dependency_groups(run.suite)[run.app.name]}"
 
@@ -442,6 +235,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput[WORKER_NOTES] = list(harness.notes)
+    if harness.usage_error is not None:  # found by the xdist controller's scheduler
+        sys.stderr.write(f"ERROR: {harness.usage_error}\n")
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -472,61 +268,3 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return []
     opts = harness.options
     return [f"helm-harness: run {opts.run_id}, cluster {opts.cluster}:{opts.cluster_name}"]
-
-
-def _cluster_or_fail(harness: HarnessSession) -> ClusterInfo:
-    from harness.errors import HarnessError
-
-    try:
-        return harness.cluster()
-    except HarnessError as exc:
-        pytest.fail(f"helm-harness could not get a cluster: {exc}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def harness_cluster(request: pytest.FixtureRequest) -> ClusterInfo:
-    """The run's cluster (created, reused or given); removed at the end of the run if this
-    run created it and nobody asked to keep it."""
-    return _cluster_or_fail(session_of(request.config))
-
-
-@pytest.fixture(scope="session")
-def k8s(request: pytest.FixtureRequest, harness_cluster: ClusterInfo) -> ApiClient:
-    """A Kubernetes API client for the run's cluster."""
-    return session_of(request.config).api
-
-
-@pytest.fixture(scope="session")
-def helm(request: pytest.FixtureRequest, harness_cluster: ClusterInfo) -> Helm:
-    """A Helm client bound to the run's cluster."""
-    from harness.errors import HarnessError
-
-    try:
-        return session_of(request.config).helm
-    except HarnessError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture
-def harness_app(
-    request: pytest.FixtureRequest, harness_cluster: ClusterInfo
-) -> Callable[[str | Path, str], AppContext]:
-    """``harness_app(suite_file, app_name)``: that app of the suite, installed (once per run)
-    — its release, namespace, rendered objects and clients."""
-    from harness.suite.model import load_suite
-
-    harness = session_of(request.config)
-
-    def get(suite_file: str | Path, app_name: str) -> AppContext:
-        path = Path(suite_file)
-        if not path.is_absolute():
-            path = Path(request.path).parent / path
-        suite = load_suite(path)
-        app = next((a for a in suite.apps if a.name == app_name), None)
-        if app is None:
-            raise pytest.UsageError(f"{path}: no app named {app_name!r}")
-        run = harness.deployer.ensure_installed(suite, app)
-        assert run.ctx is not None
-        return run.ctx
-
-    return get

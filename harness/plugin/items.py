@@ -20,6 +20,8 @@ from harness.deploy.deployer import (
     namespace_name,
 )
 from harness.errors import CheckFailed, HarnessError, HelmError, WaitTimeout
+from harness.plugin.state import session_of
+from harness.suite.graph import dependency_groups
 from harness.suite.model import App, Check, Suite, SuiteError, is_suite_file, load_suite
 
 if TYPE_CHECKING:
@@ -32,22 +34,6 @@ def collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile | None:
     if file_path.suffix in (".yaml", ".yml") and is_suite_file(file_path):
         return SuiteFile.from_parent(parent, path=file_path)
     return None
-
-
-def dependency_groups(suite: Suite) -> dict[str, str]:
-    """App name -> the name of its dependsOn-connected group (its first app's name)."""
-    parent = {app.name: app.name for app in suite.apps}
-
-    def root(name: str) -> str:
-        while parent[name] != name:
-            parent[name] = parent[parent[name]]
-            name = parent[name]
-        return name
-
-    for app in suite.apps:
-        for dependency in app.depends_on:
-            parent[root(app.name)] = root(dependency)
-    return {app.name: root(app.name) for app in suite.apps}
 
 
 def install_order(suite: Suite) -> list[App]:
@@ -71,8 +57,6 @@ def install_order(suite: Suite) -> list[App]:
 
 class SuiteFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
-        from harness.plugin import session_of
-
         try:
             suite = load_suite(self.path)
         except SuiteError as exc:
@@ -135,8 +119,6 @@ class HarnessItem(pytest.Item):
 
     @property
     def harness(self) -> HarnessSession:
-        from harness.plugin import session_of
-
         return session_of(self.config)
 
     @property

@@ -10,6 +10,8 @@ from typing import IO, Any
 
 import pytest
 
+from harness.plugin.state import session_of
+
 
 class Progress:
     def __init__(self, stream: IO[str] | None = None) -> None:
@@ -39,8 +41,7 @@ class Progress:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        from harness.plugin import session_of
-        from harness.plugin.items import HarnessItem
+        from harness.plugin.items import HarnessItem  # the suite layer, once there is a run
 
         suite_items = [item for item in session.items if isinstance(item, HarnessItem)]
         apps = {f"{item.suite.name}::{item.app.name}" for item in suite_items}

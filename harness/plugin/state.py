@@ -1,25 +1,37 @@
-"""The live side of a run: the cluster (acquired on first use), API and Helm clients, the
-deployer of suite apps, and the clean-up at the end. One per pytest process, kept in the
-config stash by the plugin."""
+"""The run's state: the stash keys the plugin, items and reports share, and the live side of
+a run (:class:`HarnessSession`): the cluster (acquired on first use), API and Helm clients,
+the deployer of suite apps, and the clean-up at the end. One per pytest process, kept in the
+config stash by the plugin.
+
+This module is imported with the plugin by every pytest run in the environment, suites or
+not: the Kubernetes client, pyhelm3 and the deployer are imported where first used.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubernetes.client import ApiClient
+import pytest
 
 from harness.clusters.base import ClusterInfo, ClusterProvider, ClusterSpec
-from harness.clusters.registry import acquire, get_provider, release
-from harness.deploy.deployer import AppRun, Deployer
-from harness.deploy.images import ImageLoader
 from harness.errors import ClusterError, HarnessError
-from harness.helm.client import Helm
-from harness.tools import find_helm
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+    from harness.deploy.deployer import AppRun, Deployer
+    from harness.deploy.images import ImageLoader
+    from harness.helm.client import Helm
 
 IMAGE_LOADING_PROVIDERS = ("kind", "k3d")
+APP_RECORD = "helm-harness.app"  # user property holding an app's JSON record
+WORKER_RUN_ID = "helm_harness_run_id"  # xdist workerinput keys
+WORKER_CLUSTER = "helm_harness_cluster"
+WORKER_CLUSTER_ERROR = "helm_harness_cluster_error"
+WORKER_NOTES = "helm_harness_notes"  # xdist workeroutput key: what a worker removed
 
 
 @dataclass
@@ -57,6 +69,7 @@ class HarnessSession:
     suite_errors: list[str] = field(default_factory=list)
     any_app_failed: bool = False
     cluster_error: str | None = None  # the xdist controller could not make the cluster
+    usage_error: str | None = None  # the xdist controller's checks found a usage error
     closed: bool = False
 
     def cluster(self) -> ClusterInfo:
@@ -72,6 +85,8 @@ class HarnessSession:
         return self.info
 
     def _acquire(self) -> ClusterInfo:
+        from harness.clusters.registry import acquire, get_provider
+
         opts = self.options
         self.provider = get_provider(
             opts.cluster,
@@ -116,11 +131,16 @@ class HarnessSession:
 
     @cached_property
     def helm(self) -> Helm:
+        from harness.helm.client import Helm
+        from harness.tools import find_helm
+
         info = self.cluster()
         return Helm(find_helm(self.options.helm), kubeconfig=info.kubeconfig, context=info.context)
 
     @cached_property
     def deployer(self) -> Deployer:
+        from harness.deploy.deployer import Deployer
+
         simulated = self.cluster().provider == "kwok" or nodes_are_simulated(self.api)
         deployer = Deployer(
             run_id=self.options.run_id,
@@ -134,6 +154,9 @@ class HarnessSession:
 
     def image_loader(self) -> ImageLoader | None:
         """kind and k3d clusters (unless --no-load-images): local images into the nodes."""
+        from harness.clusters.registry import get_provider
+        from harness.deploy.images import ImageLoader
+
         info = self.cluster()
         if not self.options.load_images or info.provider not in IMAGE_LOADING_PROVIDERS:
             return None
@@ -171,10 +194,8 @@ class HarnessSession:
         """Take the app's metric snapshot before it is removed, unless one was taken."""
         if run.ctx is None or run.metrics is not None:
             return
-        try:
-            from harness.report.snapshots import take_snapshot
-        except ImportError:  # metrics come with the reports work
-            return
+        from harness.report.snapshots import take_snapshot
+
         run.metrics = take_snapshot(
             run.ctx, self.options.report_dir, timings=run.timings, wait=self.options.metrics_wait
         )
@@ -249,6 +270,8 @@ class HarnessSession:
         if "api" in self.__dict__:
             self.api.close()
         if self.provider is not None and self.info is not None:
+            from harness.clusters.registry import release
+
             keep = self.options.keep_cluster or self.options.reuse_cluster
             if self.options.keep_on_failure and self.any_app_failed:
                 keep = True
@@ -277,3 +300,15 @@ def nodes_are_simulated(api: ApiClient) -> bool:
         if node.status and node.status.node_info
     ]
     return bool(versions) and all(version.startswith("kwok") for version in versions)
+
+
+session_key = pytest.StashKey[HarnessSession]()
+workers_key = pytest.StashKey[list[Any]]()  # the xdist controller's worker nodes
+
+
+def session_of(config: pytest.Config) -> HarnessSession:
+    """The run's state, kept in ``config``'s stash by the plugin's ``pytest_configure``."""
+    session = config.stash.get(session_key, None)
+    if session is None:
+        raise pytest.UsageError("helm-harness was not configured (is the plugin disabled?)")
+    return session

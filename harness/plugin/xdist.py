@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 from xdist.scheduler.loadscope import LoadScopeScheduling
 
+from harness.plugin.preflight import apps_of_ids, clash_problems
+from harness.plugin.state import session_of
+
 SUITE_SUFFIXES = (".yaml", ".yml")
 
 
 @lru_cache(maxsize=256)
 def _groups(path: Path) -> dict[str, str]:
-    from harness.plugin.items import dependency_groups
+    from harness.suite.graph import dependency_groups
     from harness.suite.model import SuiteError, load_suite
 
     try:
@@ -43,6 +46,20 @@ def scope_of(nodeid: str, rootpath: Path) -> str:
 class AppGroupScheduling(LoadScopeScheduling):
     def _split_scope(self, nodeid: str) -> str:
         return scope_of(nodeid, self.config.rootpath)
+
+    def schedule(self) -> None:
+        """Before the first item is handed out: the run's clash check, once, on what the
+        workers collected (see :mod:`harness.plugin.preflight`). A clash schedules nothing
+        and stops the run, which then ends as a usage error."""
+        if self.collection is None and self._check_nodes_have_same_collection():
+            ids = list(next(iter(self.registered_collections.values()), []))
+            problem = clash_problems(self.config, apps_of_ids(self.config.rootpath, ids))
+            if problem is not None:
+                session_of(self.config).usage_error = problem
+                dsession = self.config.pluginmanager.get_plugin("dsession")
+                dsession.shouldstop = "helm-harness: usage error (see ERROR above)"
+                return
+        super().schedule()
 
 
 def make_scheduler(config: pytest.Config, log: object) -> AppGroupScheduling | None:

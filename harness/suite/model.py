@@ -21,26 +21,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
+from harness.checks import CHECK_KINDS, KINDS
 from harness.errors import UsageError
 from harness.kube.manifests import KubeLoader
+from harness.suite.graph import find_cycle
 from harness.units import parse_duration
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
 
-CHECK_KINDS = (
-    "ready",
-    "wait",
-    "http",
-    "logs",
-    "helmTest",
-    "noRestarts",
-    "events",
-    "metrics",
-    "rbac",
-    "security",
-    "python",
-)
 DEFAULT_TIMEOUT = 300.0  # seconds, for install + readiness of one app
 
 
@@ -113,22 +102,8 @@ class Check:
         """The item id within its app: ``ready``, ``http[/healthz]``, or the given name."""
         if self.name:
             return self.name
-        param = _check_param(self.kind, self.spec)
+        param = KINDS[self.kind].item_param(self.spec)
         return f"{self.kind}[{param}]" if param else self.kind
-
-
-def _check_param(kind: str, spec: dict[str, Any]) -> str:
-    if kind == "http":
-        return str(spec.get("path", "/"))
-    if kind == "wait":
-        return str(spec.get("resource", ""))
-    if kind == "logs":
-        return str(spec.get("selector", ""))
-    if kind == "rbac":
-        return str(spec.get("serviceAccount", ""))
-    if kind == "python":
-        return str(spec.get("call", ""))
-    return ""
 
 
 @dataclass(frozen=True)
@@ -869,15 +844,14 @@ class _SuiteBuilder:
                     message += f" (did you mean {close[0]!r}?)" if close else ""
                     message += f"; its apps: {', '.join(by_name)}"
                     raise self.doc.error(self.depends_loc(index, position), message)
-        cycle = _find_cycle([[by_name[d] for d in app.depends_on] for app in apps])
+        cycle = find_cycle({app.name: app.depends_on for app in apps})
         if cycle:
-            start = cycle[0]
-            position = apps[start].depends_on.index(apps[cycle[1]].name)
-            names = " -> ".join(apps[i].name for i in cycle)
+            start = by_name[cycle[0]]
+            position = apps[start].depends_on.index(cycle[1])
             message = (
-                f"{apps[start].name} depends on itself"
+                f"{cycle[0]} depends on itself"
                 if len(cycle) == 2
-                else f"dependsOn has a cycle: {names}"
+                else f"dependsOn has a cycle: {' -> '.join(cycle)}"
             )
             raise self.doc.error(self.depends_loc(start, position), message)
 
@@ -893,33 +867,3 @@ def _merge(default: Any, own: Any) -> Any:
     for key, value in own.items():
         merged[key] = _merge(default[key], value) if key in default else value
     return merged
-
-
-def _find_cycle(edges: list[list[int]]) -> list[int] | None:
-    """A cycle in the graph as ``[a, b, ..., a]``, starting at its lowest node; else None."""
-    state = [0] * len(edges)  # 0 unseen, 1 on the current path, 2 done
-    path: list[int] = []
-
-    def visit(node: int) -> list[int] | None:
-        state[node] = 1
-        path.append(node)
-        for nxt in edges[node]:
-            if state[nxt] == 1:
-                cycle = path[path.index(nxt) :]
-                low = cycle.index(min(cycle))
-                rotated = cycle[low:] + cycle[:low]
-                return [*rotated, rotated[0]]
-            if state[nxt] == 0:
-                found = visit(nxt)
-                if found:
-                    return found
-        path.pop()
-        state[node] = 2
-        return None
-
-    for start in range(len(edges)):
-        if state[start] == 0:
-            found = visit(start)
-            if found:
-                return found
-    return None

@@ -1,0 +1,239 @@
+"""The one table of helm-harness's pytest options, and the parsers of their values.
+
+``pytest_addoption`` adds every row; ``helm-harness run`` derives from it which options take
+a value (:data:`VALUE_OPTIONS`); the docs' option table lists the same rows. The provider
+choices come from the provider registry. A bad value is a usage error (exit code 4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.clusters.registry import PROVIDER_CHOICES
+from harness.units import normalize_k8s_version, parse_duration
+
+
+def value_type(parse: Callable[[str], Any], error: type[Exception]) -> Callable[[str], Any]:
+    """An option's type function: ``parse``, its ValueError re-raised as ``error`` (pytest's
+    UsageError here; argparse's ArgumentTypeError in the ``helm-harness`` command)."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise error(str(exc)) from exc
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ValueError(f"no such file: {text}")
+    return path
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"not a count: {text!r}")
+    return int(text)
+
+
+duration = value_type(parse_duration, pytest.UsageError)
+existing_file = value_type(_existing_file, pytest.UsageError)
+count = value_type(_count, pytest.UsageError)
+k8s_version = value_type(normalize_k8s_version, pytest.UsageError)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its flag, where pytest keeps it (``config.option.<dest>``), its value."""
+
+    flag: str
+    dest: str
+    help: str
+    default: Any = None
+    type: Callable[[str], Any] | None = None
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    action: Any = None  # "store_true", argparse.BooleanOptionalAction, or None: takes a value
+
+    @property
+    def takes_value(self) -> bool:
+        return self.action is None
+
+    def add_to(self, group: Any) -> None:
+        kwargs: dict[str, Any] = {"dest": self.dest, "help": self.help, "default": self.default}
+        for name in ("type", "metavar", "choices", "action"):
+            value = getattr(self, name)
+            if value is not None:
+                kwargs[name] = list(value) if name == "choices" else value
+        group.addoption(self.flag, **kwargs)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "--cluster",
+        "harness_cluster",
+        f"cluster provider: {', '.join(PROVIDER_CHOICES)} (default auto)",
+        default="auto",
+        metavar="PROVIDER",
+        choices=PROVIDER_CHOICES,
+    ),
+    Option(
+        "--cluster-name",
+        "harness_cluster_name",
+        "cluster name (default: hh-<run id>; helm-harness with --reuse-cluster)",
+        metavar="NAME",
+    ),
+    Option(
+        "--cluster-config",
+        "harness_cluster_config",
+        "the provider's config: kind and k3d --config, extra kwokctl -c for kwok",
+        type=existing_file,
+        metavar="FILE",
+    ),
+    Option(
+        "--k8s-version",
+        "harness_k8s_version",
+        "Kubernetes version of a created cluster, e.g. 1.36 or v1.36.4 (kind, k3d, k3s)",
+        type=k8s_version,
+        metavar="VERSION",
+    ),
+    Option(
+        "--kubeconfig",
+        "harness_kubeconfig",
+        "kubeconfig of an existing cluster",
+        type=existing_file,
+        metavar="FILE",
+    ),
+    Option("--context", "harness_context", "context in --kubeconfig", metavar="NAME"),
+    Option(
+        "--kind-image",
+        "harness_kind_image",
+        "kind node image of a created cluster (default: $HELM_HARNESS_KIND_IMAGE, else the "
+        "kind config's nodes[].image, else from --k8s-version, else kind's own)",
+        default=os.environ.get("HELM_HARNESS_KIND_IMAGE") or None,
+        metavar="IMAGE",
+    ),
+    Option(
+        "--load-images",
+        "harness_load_images",
+        "kind, k3d: before an app installs, load the images its manifests name from the "
+        "local Docker engine into the cluster (default: yes)",
+        default=True,
+        action=argparse.BooleanOptionalAction,
+    ),
+    Option(
+        "--reuse-cluster",
+        "harness_reuse_cluster",
+        "use the named cluster if it exists, create it if not, never delete it",
+        default=False,
+        action="store_true",
+    ),
+    Option(
+        "--keep-cluster",
+        "harness_keep_cluster",
+        "do not delete the cluster at the end",
+        default=False,
+        action="store_true",
+    ),
+    Option(
+        "--keep-on-failure",
+        "harness_keep_on_failure",
+        "keep the namespaces (and the cluster) of failed apps for inspection",
+        default=False,
+        action="store_true",
+    ),
+    Option(
+        "--cluster-nodes",
+        "harness_nodes",
+        "simulated nodes of a kwok cluster (default 1)",
+        default=1,
+        type=count,
+        metavar="N",
+    ),
+    Option(
+        "--kwok-pod-startup",
+        "harness_pod_startup",
+        "kwok: delay before a pod turns Ready (default 2s; 0: none)",
+        default="2s",
+        type=duration,
+        metavar="DURATION",
+    ),
+    Option(
+        "--kwok-pod-jitter",
+        "harness_pod_jitter",
+        "kwok: up to this much extra random delay (default 2s)",
+        default="2s",
+        type=duration,
+        metavar="DURATION",
+    ),
+    Option(
+        "--helm",
+        "harness_helm",
+        "helm binary (default: helm on PATH, else the harness's cache)",
+        metavar="PATH",
+    ),
+    Option(
+        "--cluster-timeout",
+        "harness_cluster_timeout",
+        "how long a new cluster may take to become usable (default 2m)",
+        default="2m",
+        type=duration,
+        metavar="DURATION",
+    ),
+    Option(
+        "--metrics-wait",
+        "harness_metrics_wait",
+        "how long an app's metric snapshot may wait for figures of new pods "
+        "(default 20s, or $HELM_HARNESS_METRICS_WAIT; 0: take what is there)",
+        default=os.environ.get("HELM_HARNESS_METRICS_WAIT", "20s"),
+        type=duration,
+        metavar="DURATION",
+    ),
+    Option(
+        "--shard",
+        "harness_shard",
+        "run the K-th of N disjoint parts (whole dependency groups), e.g. 2/4",
+        metavar="K/N",
+    ),
+    Option(
+        "--upgrade",
+        "harness_upgrade",
+        "upgrade runs: install each app's upgrade.from, check, upgrade, check, roll back, check",
+        default=False,
+        action="store_true",
+    ),
+    Option(
+        "--cluster-per-worker",
+        "harness_cluster_per_worker",
+        "with -n N: a cluster per xdist worker instead of one shared by all",
+        default=False,
+        action="store_true",
+    ),
+    Option(
+        "--report-dir",
+        "harness_report_dir",
+        "where reports and failure bundles go (default: harness-report)",
+        default="harness-report",
+        metavar="DIR",
+    ),
+)
+
+# The flags whose value follows them (``helm-harness run`` joins ``--flag VALUE``).
+VALUE_OPTIONS = frozenset(option.flag for option in OPTIONS if option.takes_value)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("helm-harness", "helm-harness: clusters and charts")
+    for option in OPTIONS:
+        option.add_to(group)
