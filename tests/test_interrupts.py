@@ -27,6 +27,7 @@ from kubernetes import client
 from harness.clusters import records
 from harness.clusters.base import ClusterInfo, ClusterSpec, kubeconfig_path
 from harness.clusters.kwok import KwokProvider
+from harness.deploy.deployer import LABEL_RUN
 from harness.kube.client import api_client
 from tests.conftest import FIXTURE_CHARTS
 
@@ -177,6 +178,33 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
+def run_namespaces(api: client.ApiClient, run_id: str) -> list[str]:
+    """The namespaces the run has made (labelled with its run id)."""
+    listed = client.CoreV1Api(api).list_namespace(label_selector=f"{LABEL_RUN}={run_id}")
+    return [ns.metadata.name for ns in listed.items if ns.metadata is not None]
+
+
+def open_watches(api: client.ApiClient, resource: str) -> int:
+    """How many WATCH requests on ``resource`` the API server is serving right now, in any
+    scope: its ``apiserver_longrunning_requests`` gauge. A check's wait is a list and then a
+    watch, so this is how the cluster shows that a run is inside a wait."""
+    request = api.param_serialize(
+        method="GET", resource_path="/metrics", auth_settings=["BearerToken"]
+    )
+    response = api.call_api(*request, _request_timeout=10)
+    response.read()
+    assert response.status == 200, f"GET /metrics: {response.status} {response.data[:200]!r}"
+    total = 0
+    for line in response.data.decode().splitlines():
+        name, _, rest = line.partition("{")
+        if name != "apiserver_longrunning_requests":
+            continue
+        labels, _, value = rest.rpartition("} ")
+        if 'verb="WATCH"' in labels and f'resource="{resource}"' in labels:
+            total += int(float(value))
+    return total
+
+
 def assert_no_namespaces_left(api: client.ApiClient, run_id: str) -> None:
     """Every namespace of the run is gone or being deleted (the API server finishes that)."""
     listed = client.CoreV1Api(api).list_namespace(label_selector=f"helm-harness.io/run={run_id}")
@@ -261,7 +289,24 @@ def test_interrupt_while_helm_installs(
         return any(" install migrate " in line for line in processes_mentioning(installing))
 
     run.wait_until("helm install", helm_installs)
-    time.sleep(1)  # Helm has made the hook Job and waits for it
+    with api_client(slow_cluster.kubeconfig) as api:
+        batch = client.BatchV1Api(api)
+        jobs: list[client.V1Job] = []
+
+        def hook_job_made() -> bool:
+            jobs[:] = [
+                job
+                for namespace in run_namespaces(api, run_id)
+                for job in batch.list_namespaced_job(namespace).items
+            ]
+            return bool(jobs)
+
+        # Helm has made the hook Job and waits for it (its pods start after 6 s).
+        run.wait_until("pre-install hook Job in the run's namespace", hook_job_made)
+        status = jobs[0].status
+        assert status is None or not (status.completion_time or status.failed), (
+            f"the hook Job finished before the signal, so Helm no longer waited: {status}"
+        )
     run.send(signum)
     assert run.finish() == INTERRUPTED, run.output
     with api_client(slow_cluster.kubeconfig) as api:
@@ -282,10 +327,14 @@ def test_interrupt_while_a_check_waits(
     k8s: client.ApiClient,
 ) -> None:
     markers = suite_dir(tmp_path, never_holding("web"))
+    watches = open_watches(k8s, "configmaps")  # before the run: the cluster's own
     run = start(runs, tmp_path, f"--kubeconfig={harness_cluster.kubeconfig}")
     run_id = run.run_id()
     run.wait_until("the wait item", lambda: any(markers.iterdir()))
-    time.sleep(1)  # inside the wait
+    run.wait_until(  # inside the wait: its watch on the ConfigMap is open
+        f"watch on {NEVER} open on the API server",
+        lambda: open_watches(k8s, "configmaps") > watches,
+    )
     run.send(signum)
     assert run.finish() == INTERRUPTED, run.output
     assert_cleaned_up_on(k8s, run, run_id)
@@ -304,10 +353,14 @@ def test_interrupt_an_xdist_run_while_checks_wait(
     """With ``-n 2`` each worker removes its own apps; SIGTERM reaches the controller only,
     which has the workers stopped (they are interrupted in turn) before it ends."""
     markers = suite_dir(tmp_path, never_holding("one") + never_holding("two"))
+    watches = open_watches(k8s, "configmaps")  # before the run: the cluster's own
     run = start(runs, tmp_path, "-n", "2", f"--kubeconfig={harness_cluster.kubeconfig}")
     run_id = run.run_id()
     run.wait_until("both wait items", lambda: len(list(markers.iterdir())) == 2)
-    time.sleep(1)
+    run.wait_until(  # both workers inside their waits: two watches on the ConfigMap open
+        f"two watches on {NEVER} open on the API server",
+        lambda: open_watches(k8s, "configmaps") >= watches + 2,
+    )
     run.send(signum)
     assert run.finish() == INTERRUPTED, run.output
     assert_cleaned_up_on(k8s, run, run_id)

@@ -1,25 +1,21 @@
-"""http and logs checks against the real kwok API server. kwok runs no containers, so
-the tests point the pods' port at a local HTTP server and their logs at a local file
-(harness.clusters.kwok_sim): the checks then go through the API server's port-forward and log
-subresources exactly as they do on kind."""
+"""The http check against the real kwok API server. kwok runs no containers, so the tests
+point the pods' port at a local HTTP server (harness.clusters.kwok_sim): the check then goes
+through the API server's port-forward exactly as it does on kind."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.checks import run_check
-from harness.clusters.kwok_sim import serve_pod_port, set_pod_logs, write_cri_log
+from harness.clusters.kwok_sim import serve_pod_port
 from harness.errors import CheckFailed
 from harness.suite.model import Check
-
-SELECTOR = "app.kubernetes.io/name=web"
-LABELS = {"app.kubernetes.io/name": "web"}
+from tests.checks.conftest import LABELS
 
 
 class Answers:
@@ -96,34 +92,3 @@ def test_http_on_kwok_with_nothing_behind_the_port_is_skipped_with_the_reason(
         pytest.skip.Exception, match="kwok simulates pods: nothing serves service/web-web:80"
     ):
         run_check(ctx, http(path="/healthz"))
-
-
-def test_logs_contains_and_absent(install_app: Any, tmp_path: Path) -> None:
-    ctx = install_app("web")
-    run_check(ctx, Check(kind="ready", spec={}))
-    log = write_cri_log(tmp_path / "web.log", ["starting", "listening on :8080"])
-    set_pod_logs(ctx.api, ctx.namespace, LABELS, "web", log)
-    run_check(
-        ctx,
-        Check(
-            kind="logs", spec={"selector": SELECTOR, "contains": ["listening"], "absent": ["panic"]}
-        ),
-    )
-
-    write_cri_log(log, ["panic: runtime error: index out of range"], append=True)
-    with pytest.raises(CheckFailed) as info:
-        run_check(ctx, Check(kind="logs", spec={"absent": ["panic"]}))
-    assert "to log none of ['panic']" in str(info.value)
-    assert "panic: runtime error: index out of range" in str(info.value)
-
-    with pytest.raises(
-        CheckFailed, match=r"to log \['ready to serve'\] within 1s.*no 'ready to serve'"
-    ):
-        run_check(ctx, Check(kind="logs", spec={"contains": ["ready to serve"]}, timeout=1))
-
-
-def test_logs_on_kwok_without_a_log_file_are_skipped_with_the_reason(install_app: Any) -> None:
-    ctx = install_app("web")
-    run_check(ctx, Check(kind="ready", spec={}))
-    with pytest.raises(pytest.skip.Exception, match="kwok simulates pods: no logs are configured"):
-        run_check(ctx, Check(kind="logs", spec={"contains": ["listening"]}))

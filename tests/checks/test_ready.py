@@ -1,15 +1,14 @@
-"""ready, wait and helmTest against the real kwok API server: each passes on a healthy app
-and fails, with what it expected and what it saw, on a broken one."""
+"""The ready check against the real kwok API server: it passes on a healthy app and fails,
+with what it expected and what it saw, on a broken one."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from harness.checks import run_check
-from harness.errors import CheckFailed, UsageError
+from harness.errors import CheckFailed
 from harness.suite.model import Check
 from tests.conftest import tiny_chart
 
@@ -48,46 +47,6 @@ def test_ready_stops_at_once_on_a_failed_pod(install_app: Any, tmp_path: Any) ->
         run_check(ctx, Check(kind="ready", spec={}, timeout=30))
 
 
-def test_wait_condition_on_a_deployment(install_app: Any) -> None:
-    ctx = install_app("web")
-    run_check(
-        ctx,
-        Check(kind="wait", spec={"resource": "deployment/web-web", "for": "condition=Available"}),
-    )
-
-
-def test_wait_jsonpath_on_pods_by_selector(install_app: Any) -> None:
-    ctx = install_app("web", values={"replicaCount": 2})
-    spec = {
-        "resource": "pods",
-        "selector": "app.kubernetes.io/name=web",
-        "for": "jsonpath={.status.phase}=Running",
-    }
-    run_check(ctx, Check(kind="wait", spec=spec))
-
-
-def test_wait_that_never_holds_says_what_it_saw(install_app: Any) -> None:
-    ctx = install_app("web", set_values={"simulate.pods": "crashloop"})
-    spec = {"resource": "deployment/web-web", "for": "condition=Available", "timeout": "2s"}
-    with pytest.raises(CheckFailed) as info:
-        run_check(ctx, Check(kind="wait", spec=spec))
-    assert "deployment/web-web to meet condition=Available within 2s" in str(info.value)
-    assert "Available=False" in str(info.value)
-
-
-def test_a_failed_jsonpath_wait_says_the_value_it_saw(install_app: Any) -> None:
-    """Once it said only "no status" for a ConfigMap; now the expression's value."""
-    ctx = install_app("web")
-    spec = {"resource": "deployment/web-web", "for": "jsonpath={.spec.replicas}=5", "timeout": "1s"}
-    with pytest.raises(CheckFailed) as info:
-        run_check(ctx, Check(kind="wait", spec=spec))
-    assert "Deployment/web-web: {.spec.replicas} = '1'" in str(info.value)
-    missing = {"resource": "deployment/web-web", "for": "jsonpath={.spec.nope}=x", "timeout": "1s"}
-    with pytest.raises(CheckFailed) as info:
-        run_check(ctx, Check(kind="wait", spec=missing))
-    assert "{.spec.nope} = nothing (no such field)" in str(info.value)
-
-
 def test_an_unschedulable_pod_says_what_the_scheduler_said(install_app: Any, tmp_path: Any) -> None:
     """Once only "phase Pending": now the scheduler's reason and the latest warning."""
     chart = tiny_chart(
@@ -124,42 +83,6 @@ def test_pods_requesting_ephemeral_storage_schedule_on_kwok(
     )
     ctx = install_app(chart, timeout=30)
     run_check(ctx, Check(kind="ready", spec={}))
-
-
-def test_wait_for_delete_and_create(install_app: Any) -> None:
-    ctx = install_app("web")
-    core = client.CoreV1Api(ctx.api)
-    core.create_namespaced_config_map(
-        ctx.namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="gone"))
-    )
-    run_check(ctx, Check(kind="wait", spec={"resource": "configmap/gone", "for": "create"}))
-    core.delete_namespaced_config_map("gone", ctx.namespace)
-    run_check(ctx, Check(kind="wait", spec={"resource": "cm/gone", "for": "delete"}, timeout=10))
-
-
-def test_wait_on_an_unknown_resource_type_is_a_usage_error(install_app: Any) -> None:
-    ctx = install_app("web")
-    with pytest.raises(UsageError, match="unknown resource type 'gizmo'"):
-        run_check(ctx, Check(kind="wait", spec={"resource": "gizmo/x", "for": "create"}))
-
-
-def test_helm_test_passes_and_fails(install_app: Any) -> None:
-    good = install_app("web", name="good")
-    run_check(good, Check(kind="helmTest", spec={}))
-    bad = install_app("web", name="bad", set_values={"simulate.test": "fail"})
-    with pytest.raises(CheckFailed) as info:
-        run_check(bad, Check(kind="helmTest", spec={}))
-    assert "helm test of bad to pass (bad-web-test)" in str(info.value)
-    assert "pod/bad-web-test: check: terminated Error exit 1" in str(info.value)
-
-
-def test_helm_test_is_skipped_when_the_chart_has_no_tests(install_app: Any, tmp_path: Any) -> None:
-    chart = tiny_chart(tmp_path, "plain", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
-    ctx = install_app(chart)
-    with pytest.raises(pytest.skip.Exception, match="has no helm test hooks"):
-        run_check(ctx, Check(kind="helmTest", spec={}))
-    with pytest.raises(CheckFailed, match="to have helm test hooks"):
-        run_check(ctx, Check(kind="helmTest", spec={"required": True}))
 
 
 def test_ready_fails_at_once_on_a_failed_job(install_app: Any, tmp_path: Any) -> None:
