@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 import textwrap
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import pytest
@@ -18,12 +21,14 @@ from harness.cli.main import main
 from harness.suite.model import (
     CHECK_KINDS,
     DEFAULT_TIMEOUT,
+    MAX_DURATION,
     ChartRef,
     SuiteError,
     find_suite_files,
     is_suite_file,
     load_suite,
     name_collisions,
+    suite_duration,
     suite_schema,
 )
 
@@ -192,7 +197,7 @@ def test_defaults_merge_under_each_app_like_helm_values(project: Path) -> None:
           - name: api
             chart: api
             repo: https://other.example.org
-            timeout: 500ms
+            timeout: 1m30s
             checks:
               - http: {service: api, port: http}
                 name: api-up
@@ -215,7 +220,7 @@ def test_defaults_merge_under_each_app_like_helm_values(project: Path) -> None:
     assert web.source == ChartRef("web", repo="https://charts.example.org")
     assert web.timeout == 90.0 and web.release == "web"
     assert web.checks is not None and [c.id for c in web.checks] == ["ready"]
-    assert api.source.repo == "https://other.example.org" and api.timeout == 0.5
+    assert api.source.repo == "https://other.example.org" and api.timeout == 90.0
     assert api.values_files == ((project / "suites" / "web-ci.yaml").resolve(),)
     assert api.checks is not None
     (http,) = api.checks
@@ -313,7 +318,7 @@ ERRORS = [
         HEAD + APP + "    timeout: soon\n",
         7,
         "apps[0].timeout",
-        "a duration is a number with a unit (90s, 500ms, 5m, 1h)",
+        "a duration is a number with a unit (90s, 5m, 1m30s, 1h)",
         id="bad-duration",
     ),
     pytest.param(
@@ -598,7 +603,7 @@ def test_validate_reports_each_file(project: Path, capsys: pytest.CaptureFixture
     assert main(["validate", str(project), str(good)]) == 4
     out, err = capsys.readouterr()
     assert out.splitlines() == [
-        f"{bad}:7: apps[0].timeout: a duration is a number with a unit (90s, 500ms, 5m, 1h) "
+        f"{bad}:7: apps[0].timeout: a duration is a number with a unit (90s, 5m, 1m30s, 1h) "
         "or a number of seconds; got the text 'soon'",
         f"ok  {good} (2 apps, 12 checks)",
     ]
@@ -685,6 +690,247 @@ def test_validate_a_file_named_explicitly(
     one = write(project, HEAD + APP, name="one.yaml")
     assert main(["validate", str(one)]) == 0
     assert capsys.readouterr().out == f"ok  {one} (1 app, 0 checks)\n"
+
+
+# --- durations: what Helm's --timeout and the harness can take ------------------------------
+
+# Where a suite gives a duration, as (key, suite text with {d} for the duration, line): the
+# defaults are checked although the app overrides them.
+DURATION_PLACES = [
+    ("apps[0].timeout", HEAD + APP + "    timeout: {d}\n", 7),
+    ("defaults.timeout", HEAD + "defaults: {{timeout: {d}}}\n" + APP + "    timeout: 5m\n", 3),
+    (
+        "apps[0].checks[0].timeout",
+        HEAD + APP + "    checks:\n      - helmTest: {{}}\n        timeout: {d}\n",
+        9,
+    ),
+    (
+        "apps[0].checks[0].wait.timeout",
+        HEAD + APP + "    checks:\n      - wait: {{resource: pods, timeout: {d}}}\n",
+        8,
+    ),
+    (
+        "defaults.checks[0].timeout",
+        HEAD
+        + "defaults:\n  checks:\n    - ready: {{}}\n      timeout: {d}\n"
+        + APP
+        + "    checks: [{{ready: {{}}}}]\n",
+        6,
+    ),
+]
+NEGATIVE = "a duration cannot be negative; give at least 1s"
+ZERO = (
+    "a duration of 0 is no time at all (Helm takes --timeout 0s as no limit, the harness "
+    "would give up at once); give at least 1s"
+)
+TOO_SHORT = (
+    "a duration under 1s is too short: Helm gets --timeout in whole seconds and the harness "
+    "waits at least 1s, so it would silently become 1s; give at least 1s"
+)
+TOO_LARGE = (
+    "a duration is too large: Helm's --timeout, a Go duration, holds at most "
+    "2562047h47m16.854775807s (about 292 years)"
+)
+# (as written in YAML, as the message shows it, the message)
+BAD_DURATIONS = [
+    ("-5", "the number -5", NEGATIVE),
+    ("-1m30s", "the text '-1m30s'", NEGATIVE),
+    ("0", "the number 0", ZERO),
+    ("0s", "the text '0s'", ZERO),
+    ("0h0m", "the text '0h0m'", ZERO),
+    ("500ms", "the text '500ms'", TOO_SHORT),
+    ("0.5", "the number 0.5", TOO_SHORT),
+    ("999ms", "the text '999ms'", TOO_SHORT),
+    ("500ns", "the text '500ns'", TOO_SHORT),  # below a timedelta's microsecond
+    ("2562047h47m17s", "the text '2562047h47m17s'", TOO_LARGE),
+    ("9223372037", "the number 9223372037", TOO_LARGE),
+    ("3000000h", "the text '3000000h'", TOO_LARGE),
+    ("9999999999999999999h1s", "the text '9999999999999999999h1s'", TOO_LARGE),
+    (".inf", "the number .inf", TOO_LARGE),
+    ("1" + "0" * 400, "the number 1" + "0" * 56 + "...", TOO_LARGE),  # too big for a float
+]
+
+
+@pytest.mark.parametrize(
+    ("written", "shown", "message"), BAD_DURATIONS, ids=[b[0][:24] for b in BAD_DURATIONS]
+)
+@pytest.mark.parametrize(
+    ("key", "template", "line"), DURATION_PLACES, ids=[p[0] for p in DURATION_PLACES]
+)
+def test_durations_helm_or_the_harness_cannot_take_are_named(
+    project: Path, key: str, template: str, line: int, written: str, shown: str, message: str
+) -> None:
+    """Once they passed validate: a timeout of 0s or 500ms reached Helm as 1s (with the
+    harness's deadline already gone), one over Go's limit made Helm refuse the flag."""
+    path = write(project, template.format(d=written))
+    error = suite_error(path)
+    assert str(error) == f"{path}:{line}: {key}: {message}; got {shown}"
+
+
+def test_the_schema_has_no_duration_the_loader_does_not_check() -> None:
+    """DURATION_PLACES covers each place the schema refers to a duration (defaults and
+    apps share the app fields, defaults' and apps' checks the check fields)."""
+    text = json.dumps(suite_schema())
+    assert text.count('"$ref": "#/$defs/duration"') == 4  # defaults, app, check, wait
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [
+        ("1s", 1.0),
+        ("90s", 90.0),
+        ("5m", 300.0),
+        ("1m30s", 90.0),
+        ("1.5m", 90.0),
+        ("1h", 3600.0),
+        ("1h2m3.5s", 3723.5),
+        ("1500ms", 1.5),
+        ("+5m", 300.0),
+        ("'90'", 90.0),
+        ("1", 1.0),
+        ("90", 90.0),
+        ("2.5", 2.5),
+        ("2562047h", 2562047 * 3600.0),
+        ("2562047h47m16.854775807s", MAX_DURATION),
+    ],
+)
+def test_durations_helm_takes_are_accepted_everywhere(
+    project: Path, written: str, seconds: float
+) -> None:
+    text = (
+        HEAD
+        + f"defaults: {{timeout: {written}}}\n"
+        + APP
+        + f"    checks:\n      - helmTest: {{}}\n        timeout: {written}\n"
+        + f"      - wait: {{resource: pods, timeout: {written}}}\n"
+    )
+    (web,) = load_suite(write(project, text)).apps
+    assert web.checks is not None
+    helm_test, wait = web.checks
+    assert web.timeout == helm_test.timeout == pytest.approx(seconds)
+    assert suite_duration(wait.spec["timeout"]) == pytest.approx(seconds)
+
+
+class _RecordingHelm:
+    """Helm for the Deployer and the helmTest check, noting each --timeout it is given."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[tuple[str, str]] = []
+
+    def install(self, release: str, chart: str, **kwargs: Any) -> dict[str, Any]:
+        self.timeouts.append(("install", kwargs["timeout"]))
+        return {}
+
+    def upgrade(self, release: str, chart: str, **kwargs: Any) -> dict[str, Any]:
+        self.timeouts.append(("upgrade", kwargs["timeout"]))
+        return {}
+
+    def test(self, release: str, *, namespace: str, timeout: str = "5m") -> str:
+        self.timeouts.append(("test", timeout))
+        return ""
+
+    def manifest(self, release: str, **kwargs: Any) -> str:
+        return ""
+
+    hooks = manifest
+
+    def show_crds(self, chart: str, **kwargs: Any) -> str:
+        return ""
+
+
+def _helm_timeouts(project: Path, monkeypatch: pytest.MonkeyPatch, written: str) -> list[str]:
+    """The --timeout values the harness hands Helm for an app whose timeout is ``written``,
+    with a helmTest check of that timeout and one of the app's: install, upgrade, test."""
+    from harness.checks import helm_test
+    from harness.deploy.deployer import PHASE_TO, Deployer
+
+    text = (
+        HEAD
+        + APP
+        + f"    timeout: {written}\n    checks:\n"
+        + f"      - {{helmTest: {{}}, name: own, timeout: {written}}}\n"
+        + "      - {helmTest: {}, name: app}\n"
+    )
+    suite = load_suite(write(project, text))
+    (app,) = suite.apps
+    helm = _RecordingHelm()
+    monkeypatch.setattr(Deployer, "_create_namespace", lambda self, run: False)
+    deployer = Deployer(run_id="t", api=cast(Any, None), helm=cast(Any, helm))
+    run = deployer.ensure_phase(suite, app, PHASE_TO)  # install, then upgrade
+    assert run.ctx is not None
+    run.ctx.hooks = [{"metadata": {"name": "t", "annotations": {"helm.sh/hook": "test"}}}]
+    for check in app.checks or ():
+        helm_test.run(run.ctx, check)
+    assert [step for step, _ in helm.timeouts] == ["install", "upgrade", "test", "test"]
+    return [timeout for _, timeout in helm.timeouts]
+
+
+GO_MAX_WHOLE_SECONDS = (2**63 - 1) // 10**9  # the most "Ns" Go's time.ParseDuration takes
+SWEEP = [f"{1.7**k:.3f}" for k in range(60) if 1.7**k <= MAX_DURATION]
+
+
+@pytest.mark.parametrize(
+    "written", ["1s", "1.5s", "1999ms", "1m30s", "1.5m", "2562047h", "9223372036.8", *SWEEP]
+)
+def test_the_harness_hands_helm_a_timeout_it_parses(
+    project: Path, monkeypatch: pytest.MonkeyPatch, written: str
+) -> None:
+    """Every duration the loader takes becomes, at each place it reaches Helm, a --timeout
+    of whole seconds from 1s to Go's limit (what time.ParseDuration takes as "Ns")."""
+    seconds = load_suite(write(project, HEAD + APP + f"    timeout: {written}\n")).apps[0].timeout
+    for timeout in _helm_timeouts(project, monkeypatch, written):
+        assert re.fullmatch(r"[1-9][0-9]*s", timeout), timeout
+        assert 1 <= int(timeout[:-1]) <= min(seconds, GO_MAX_WHOLE_SECONDS), timeout
+
+
+def test_helm_parses_the_timeouts_the_harness_gives_and_refuses_what_the_loader_does(
+    project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The real helm binary: Helm's flag parsing refuses a bad --timeout even for
+    ``helm template``. The loader's upper bound is Helm's."""
+    from harness.errors import MissingBinariesError
+    from harness.tools import find_helm
+    from tests.conftest import tiny_chart
+
+    try:
+        helm = find_helm()
+    except MissingBinariesError:
+        pytest.skip("no helm binary")
+    chart = tiny_chart(tmp_path, "tiny", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    env = {
+        **os.environ,
+        **{f"HELM_{d}_HOME": str(tmp_path / d.lower()) for d in ("CACHE", "CONFIG", "DATA")},
+    }
+
+    def helm_takes(timeout: str) -> bool:
+        argv = [str(helm), "template", "t", str(chart), "--timeout", timeout]
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 0 or "--timeout" in done.stderr, done.stderr
+        return done.returncode == 0
+
+    given = {
+        timeout
+        for written in ("1s", "1.5s", "1m30s", "1.5m", "2562047h47m16.854775807s")
+        for timeout in _helm_timeouts(project, monkeypatch, written)
+    }
+    assert {"1s", "90s", f"{GO_MAX_WHOLE_SECONDS}s"} <= given  # install's: what is left
+    assert all(helm_takes(timeout) for timeout in sorted(given))
+    # just past the limit, Helm refuses the flag and the loader the suite
+    assert not helm_takes(f"{GO_MAX_WHOLE_SECONDS + 1}s")
+    assert not helm_takes("2562047h47m16.854775808s")
+    for written in (f"{GO_MAX_WHOLE_SECONDS + 1}", "2562047h47m17s"):
+        path = write(project, HEAD + APP + f"    timeout: {written}\n")
+        assert TOO_LARGE in suite_error(path).problem
+
+
+def test_validate_names_a_defaulted_duration_no_app_uses(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = write(project, HEAD + "defaults: {timeout: 500ms}\n" + APP + "    timeout: 5m\n")
+    assert main(["validate", str(bad)]) == 4
+    assert (
+        capsys.readouterr().out == f"{bad}:3: defaults.timeout: {TOO_SHORT}; got the text '500ms'\n"
+    )
 
 
 # --- fuzzing: nothing but SuiteError ever escapes -----------------------------------------

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
     from jsonschema import ValidationError
 
 DEFAULT_TIMEOUT = 300.0  # seconds, for install + readiness of one app
+# Every duration in a suite is a timeout: Helm gets an app's (and a helmTest check's) as
+# --timeout, a Go time.Duration (int64 nanoseconds: 2562047h47m16.854775807s at most), and
+# the harness counts whole seconds (it never waits less than one; Helm gets int seconds).
+MIN_DURATION = 1.0  # seconds
+MAX_DURATION = (2**63 - 1) / 1e9  # seconds: Go's largest time.Duration, about 292 years
 
 
 _SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -46,6 +52,59 @@ def _kind_of(value: Any) -> str:
         float: "a number",
         bool: "true/false",
     }.get(type(value), type(value).__name__)
+
+
+class DurationOutOfRange(ValueError):
+    """A duration that parses but that Helm or the harness cannot take (see
+    :func:`suite_duration`)."""
+
+
+_DURATION_FORMS = "a number with a unit (90s, 5m, 1m30s, 1h) or a number of seconds"
+_AT_LEAST = "give at least 1s"
+_NEGATIVE = f"a duration cannot be negative; {_AT_LEAST}"
+_ZERO = (
+    "a duration of 0 is no time at all (Helm takes --timeout 0s as no limit, the harness "
+    f"would give up at once); {_AT_LEAST}"
+)
+_TOO_SHORT = (
+    "a duration under 1s is too short: Helm gets --timeout in whole seconds and the harness "
+    f"waits at least 1s, so it would silently become 1s; {_AT_LEAST}"
+)
+_TOO_LARGE = (
+    "a duration is too large: Helm's --timeout, a Go duration, holds at most "
+    "2562047h47m16.854775807s (about 292 years)"
+)
+
+
+def suite_duration(value: Any) -> float:
+    """Seconds of a duration as a suite file gives it (``90s``, ``5m``, ``1m30s``, ``1.5m``,
+    a number of seconds), held to what Helm's ``--timeout`` and the harness can take: from
+    1s to Go's largest duration. :class:`DurationOutOfRange` for a negative, zero,
+    sub-second or too large one; ValueError for anything that is no duration."""
+    grammar = _schema()["$defs"]["duration"]["anyOf"][0]["pattern"]
+    text = value.strip() if isinstance(value, str) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise DurationOutOfRange(_NEGATIVE)
+        if value > MAX_DURATION:  # before float(): an int of 400 digits overflows it
+            raise DurationOutOfRange(_TOO_LARGE)
+    if text is not None and text.startswith("-") and re.search(grammar, text[1:]):
+        raise DurationOutOfRange(_NEGATIVE)
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        if text is not None and re.search(grammar, text):  # more than a timedelta holds
+            raise DurationOutOfRange(_TOO_LARGE) from exc
+        raise ValueError(f"a duration is {_DURATION_FORMS}") from exc
+    if math.isnan(seconds):
+        raise ValueError(f"a duration is {_DURATION_FORMS}")
+    if seconds > MAX_DURATION:  # infinity included
+        raise DurationOutOfRange(_TOO_LARGE)
+    if seconds == 0 and not (text and re.search(r"[1-9]", text)):  # not 500ns either
+        raise DurationOutOfRange(_ZERO)
+    if seconds < MIN_DURATION:
+        raise DurationOutOfRange(_TOO_SHORT)
+    return seconds
 
 
 def load_values_text(text: str) -> Any:
@@ -510,6 +569,13 @@ class _SchemaProblem:
             return self._wrong_type(instance, error.validator_value)
         if validator == "oneOf" and loc and loc[-2:-1] == ("checks",):
             return self._check_kinds(instance)
+        if validator == "anyOf" and schema == _schema()["$defs"]["duration"]:
+            try:
+                suite_duration(instance)
+            except DurationOutOfRange as exc:  # say why, not just what a duration looks like
+                return doc.error(loc, f"{exc}; got {shown}")
+            except ValueError:
+                pass
         if isinstance(schema, dict) and "errorMessage" in schema and validator in _CUSTOMISED:
             got = "" if isinstance(instance, (dict, list)) else f"; got {shown}"
             return doc.error(loc, f"{schema['errorMessage']}{got}")
@@ -617,6 +683,10 @@ class _SuiteBuilder:
         self.origins: list[dict[str, Loc]] = []  # per app: field -> where it was given
 
     def build(self) -> Suite:
+        for loc, value in sorted(
+            _durations(self.doc.data), key=lambda found: self.doc.line(found[0]) or 0
+        ):
+            self.duration(loc, value)  # defaults that every app overrides included
         apps = tuple(self.app(index, raw) for index, raw in enumerate(self.doc.data["apps"]))
         self.check_unique(apps)
         self.check_depends_on(apps)
@@ -776,12 +846,10 @@ class _SuiteBuilder:
 
     def duration(self, loc: Loc, value: str | float) -> float:
         try:
-            seconds = parse_duration(value)
+            return suite_duration(value)
         except ValueError as exc:
-            raise self.doc.error(loc, str(exc)) from exc
-        if not math.isfinite(seconds):
-            raise self.doc.error(loc, "a duration must be a finite number")
-        return seconds
+            shown = _describe(value, self.doc.node(loc))
+            raise self.doc.error(loc, f"{exc}; got {shown}") from exc
 
     def checks(self, loc: Loc, raw_checks: list[dict[str, Any]]) -> tuple[Check, ...]:
         checks: list[Check] = []
@@ -857,6 +925,30 @@ class _SuiteBuilder:
 
     def depends_loc(self, index: int, position: int) -> Loc:
         return (*self.origins[index]["dependsOn"], position)
+
+
+def _durations(data: Any) -> Iterator[tuple[Loc, Any]]:
+    """Every value of a (schema-valid) suite document that the schema calls a duration,
+    with where it sits: apps' and defaults' ``timeout``, checks' ``timeout``,
+    ``wait.timeout``, and any the schema gains."""
+    defs = _schema()["$defs"]
+    duration_ref = "#/$defs/duration"
+
+    def walk(schema: dict[str, Any], value: Any, loc: Loc) -> Iterator[tuple[Loc, Any]]:
+        while "$ref" in schema:
+            if schema["$ref"] == duration_ref:
+                yield loc, value
+                return
+            schema = defs[schema["$ref"].rsplit("/", 1)[-1]]
+        if isinstance(value, dict):
+            for key, sub in schema.get("properties", {}).items():
+                if key in value:
+                    yield from walk(sub, value[key], (*loc, key))
+        elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+            for index, item in enumerate(value):
+                yield from walk(schema["items"], item, (*loc, index))
+
+    yield from walk(_schema(), data, ())
 
 
 def _merge(default: Any, own: Any) -> Any:
