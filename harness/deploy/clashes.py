@@ -1,9 +1,9 @@
 """Apps of one run that render the same cluster-scoped object (a ClusterRole, a webhook
-configuration, a CRD in templates/, ...) cannot be installed at the same time: Helm
-refuses the second ("invalid ownership metadata"), or not, depending on which app ran
-first. That is found before anything is installed, by rendering each app with
-``helm template``, and reported naming both apps. CRDs in a chart's ``crds/`` folder are
-not a clash: Helm skips those that already exist."""
+configuration, a CRD in templates/, ...) cannot be installed at the same time: Helm lets
+one release own it and refuses the second ("invalid ownership metadata"). That is found
+before anything is installed, by rendering each app with ``helm template``; such apps
+then run one after another (:mod:`harness.plugin.preflight`), unless dependsOn joins them.
+CRDs in a chart's ``crds/`` folder are not a clash: Helm skips those that already exist."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import yaml
 from harness.errors import HarnessError, HelmError
 from harness.helm.client import Helm
 from harness.kube import manifests
+from harness.suite.graph import dependency_groups
 from harness.suite.model import App, Suite
 
 CLUSTER_SCOPED_KINDS = {
@@ -68,39 +69,65 @@ def rendered_cluster_objects(helm: Helm, app: App) -> set[str]:
     return found
 
 
+@dataclass(frozen=True)
+class Clash:
+    """Two apps rendering the same cluster-scoped object (``Kind/name``)."""
+
+    first: tuple[Suite, App]
+    second: tuple[Suite, App]
+    obj: str
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        return label(*self.first), label(*self.second)
+
+    def same_group(self) -> bool:
+        """Whether the two are joined by dependsOn (one needs the other installed), so
+        that they cannot run one after another."""
+        (suite_a, app_a), (suite_b, app_b) = self.first, self.second
+        if suite_a.path != suite_b.path:
+            return False
+        groups = dependency_groups(suite_a)
+        return groups[app_a.name] == groups[app_b.name]
+
+    def describe(self) -> str:
+        first, second = self.labels
+        return f"{first} and {second} both render the cluster-scoped {self.obj}"
+
+
+def label(suite: Suite, app: App) -> str:
+    return f"{suite.path.name}::{app.name}"
+
+
 @dataclass
 class ClashReport:
-    """What the clash check found: pairs of apps that cannot share the cluster, and apps
-    it could not render (their install says why; their objects are unknown)."""
+    """What the clash check found: pairs of apps rendering one cluster-scoped object, and
+    apps it could not render (their install says why; their objects are unknown)."""
 
-    clashes: list[str] = field(default_factory=list)
+    clashes: list[Clash] = field(default_factory=list)
     unrendered: list[str] = field(default_factory=list)
 
 
 def find_clashes(helm: Helm, apps: Iterable[tuple[Suite, App]]) -> ClashReport:
-    """Render every app once; one line per pair rendering the same cluster-scoped object."""
-    owners: dict[str, str] = {}
+    """Render every app once; one :class:`Clash` per pair rendering the same
+    cluster-scoped object (the first app rendering it, and each later one)."""
+    owners: dict[str, tuple[Suite, App]] = {}
     report = ClashReport()
     for suite, app in apps:
-        label = f"{suite.path.name}::{app.name}"
+        name = label(suite, app)
         try:
             objects = rendered_cluster_objects(helm, app)
         except HelmError as exc:
             report.unrendered.append(
-                f"{label}: not checked for clashes, helm template failed: {exc.reason}"
+                f"{name}: not checked for clashes, helm template failed: {exc.reason}"
             )
             continue
         except HarnessError:
             raise
         except Exception as exc:  # never an INTERNALERROR: name the app
-            raise HarnessError(f"{label}: rendering it for the clash check failed: {exc}") from exc
+            raise HarnessError(f"{name}: rendering it for the clash check failed: {exc}") from exc
         for obj in sorted(objects):
-            if obj in owners and owners[obj] != label:
-                report.clashes.append(
-                    f"{owners[obj]} and {label} both render the cluster-scoped {obj}: they "
-                    "cannot be installed in one cluster at the same time (Helm lets one "
-                    "release own it); run them in separate runs, or give one of them "
-                    "values that rename it"
-                )
-            owners.setdefault(obj, label)
+            owner = owners.setdefault(obj, (suite, app))
+            if owner != (suite, app):
+                report.clashes.append(Clash(owner, (suite, app), obj))
     return report

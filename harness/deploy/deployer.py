@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -16,8 +17,16 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 
 from harness.checks.context import AppContext
+from harness.deploy.holds import POLL_SECONDS, hold_of
 from harness.deploy.images import ImageLoader, LoadResult, images_in
-from harness.errors import Conflict, HarnessError, HelmError, HelmReleaseNotFound, NotFound
+from harness.errors import (
+    Conflict,
+    HarnessError,
+    HelmError,
+    HelmReleaseNotFound,
+    HelmResourceExists,
+    NotFound,
+)
 from harness.helm.client import Helm
 from harness.kube import manifests
 from harness.kube.client import call
@@ -35,6 +44,8 @@ LABEL_OWNER = "app.kubernetes.io/managed-by"
 OWNER = "helm-harness"
 LABEL_APP = "helm-harness.io/app"
 LABEL_SUITE = "helm-harness.io/suite"
+
+log = logging.getLogger("harness.deploy")
 
 
 def namespace_name(run_id: str, suite: str, app: str) -> str:
@@ -76,6 +87,8 @@ class AppRun:
     metrics_by_phase: dict[str, dict[str, Any]] = field(default_factory=dict)
     crd_drift: list[str] | None = None
     images: LoadResult | None = None  # images loaded into the cluster before installing
+    waited_for: str | None = None  # a cluster-scoped object another release held
+    waited_s: float = 0.0  # how long the install waited for it
 
     def summary(self) -> dict[str, Any]:
         """The app's record for reports: never the values themselves (they may hold
@@ -97,6 +110,8 @@ class AppRun:
             "runbook": self.app.runbook,
             "upgrade": self.upgrade_summary(),
             "images_loaded": self.images.present if self.images else [],
+            "waited_for": self.waited_for,
+            "waited_s": round(self.waited_s, 3),
         }
 
     def upgrade_summary(self) -> dict[str, Any] | None:
@@ -234,14 +249,7 @@ class Deployer:
         run.created_namespace = self._create_namespace(run)
         self._load_images(run, source)
         try:
-            release = self.helm.install(
-                app.release,
-                source.chart,
-                namespace=run.namespace,
-                timeout=f"{max(int(app.timeout), 1)}s",
-                create_namespace=False,
-                **chart_values(app, source),
-            )
+            release = self._install_when_free(run, source, deadline)
         except HelmError as exc:
             raise self._explained(exc) from exc
         run.timings["install"] = time.monotonic() - started
@@ -257,6 +265,42 @@ class Deployer:
         )
         self.refresh(ctx, source)
         return ctx
+
+    def _install_when_free(self, run: AppRun, source: ChartRef, deadline: float) -> Any:
+        """``helm install``; while Helm refuses because another release holds a rendered
+        cluster-scoped object (an app of this run the clash check put first, or another
+        run on a reused cluster), install again every few seconds until the deadline,
+        noting whose the object was (see :mod:`harness.deploy.holds`)."""
+        app = run.app
+        began = time.monotonic()
+        while True:
+            left = max(int(deadline - time.monotonic()), 1)
+            try:
+                return self.helm.install(
+                    app.release,
+                    source.chart,
+                    namespace=run.namespace,
+                    timeout=f"{left}s",
+                    create_namespace=False,
+                    **chart_values(app, source),
+                )
+            except HelmResourceExists as exc:
+                hold = hold_of(exc.reason)
+                if hold is None:
+                    raise
+                run.waited_for = hold.describe(self.run_id)
+                if time.monotonic() + POLL_SECONDS >= deadline:
+                    waited = time.monotonic() - began
+                    raise HelmResourceExists(
+                        exc.operation,
+                        exc.release,
+                        exc.namespace,
+                        f"{run.waited_for}; waited {waited:.0f}s for it to be free\n{exc.reason}",
+                    ) from exc
+                if run.waited_s == 0.0:
+                    log.info("%s: waiting for %s", app.name, run.waited_for)
+                time.sleep(POLL_SECONDS)
+                run.waited_s = time.monotonic() - began
 
     def _explained(self, exc: HelmError) -> HelmError:
         """On kwok, a webhook or aggregated API the API server could not reach is no fault

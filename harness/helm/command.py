@@ -177,6 +177,7 @@ def error_class(stderr: bytes) -> type[pyhelm3.errors.Error]:
         ("failed to render chart" in text, pyhelm3.errors.FailedToRenderChartError),
         ("execution error" in text, pyhelm3.errors.FailedToRenderChartError),
         ("resource that already exists" in text, pyhelm3.errors.ResourceAlreadyExistsError),
+        ("exists and cannot be imported" in text, pyhelm3.errors.ResourceAlreadyExistsError),
         ("is invalid" in text, pyhelm3.errors.InvalidResourceError),
         (_CHART_NOT_FOUND.search(text) is not None, pyhelm3.errors.ChartNotFoundError),
         (_UNREACHABLE.search(text) is not None, pyhelm3.errors.ConnectionError),

@@ -20,6 +20,7 @@ from harness.deploy.deployer import (
     namespace_name,
 )
 from harness.errors import CheckFailed, HarnessError, HelmError, WaitTimeout
+from harness.kube.client import CLIENT_ERRORS, api_error
 from harness.plugin.state import session_of
 from harness.suite.graph import dependency_groups
 from harness.suite.model import App, Check, Suite, SuiteError, is_suite_file, load_suite
@@ -63,7 +64,14 @@ class SuiteFile(pytest.File):
             session_of(self.config).suite_errors.append(str(exc))
             return
         groups = dependency_groups(suite)
-        for app in install_order(suite):
+        order = install_order(suite)
+        # A group's apps side by side (its last item removes them all): groups in the order
+        # their first app comes, dependencies first within each.
+        first: dict[str, int] = {}
+        for index, app in enumerate(order):
+            first.setdefault(groups[app.name], index)
+        order.sort(key=lambda app: first[groups[app.name]])
+        for app in order:
             yield AppCollector.from_parent(
                 self, name=app.name, suite=suite, app=app, group=f"{suite.name}::{groups[app.name]}"
             )
@@ -189,12 +197,20 @@ class HarnessItem(pytest.Item):
             props["bundle"] = str(self.bundle)
         return props
 
+    @staticmethod
+    def explains(exc: BaseException) -> bool:
+        """Whether ``exc`` is one the item shows as one line (the harness's, or the
+        Kubernetes client's after its retries)."""
+        return isinstance(exc, (HarnessError, *CLIENT_ERRORS))
+
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> str | Any:
         exc = excinfo.value
-        if not isinstance(exc, HarnessError):
+        if not self.explains(exc):
             return super().repr_failure(excinfo)
+        if not isinstance(exc, HarnessError):  # the API failed past its retries
+            exc = api_error(exc)
         lines = [f"{self.app.name}::{self.name}: {exc}"]
         if self.runbook:
             lines.append(f"runbook: {self.runbook}")

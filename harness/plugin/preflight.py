@@ -6,8 +6,9 @@ Without xdist, the checks run on the collected items. Under ``-n N`` they run on
 controller, never in the workers (which would repeat them, and whose usage error would end
 the run as an INTERNALERROR): the suite files when the session starts, before a worker or
 a cluster exists (:func:`check_suite_files`), and the clash check on the ids the workers
-collected, before any is scheduled (:func:`clash_problems`, from the scheduler). A problem
-is a usage error: exit code 4 with the message, either way.
+collected, before any is scheduled (:func:`plan_clashes`, from the scheduler). A problem
+is a usage error: exit code 4 with the message, either way. Apps that render the same
+cluster-scoped object are not a problem: they run one after another.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from harness.plugin.state import session_of
 
 if TYPE_CHECKING:
+    from harness.deploy.clashes import Clash
     from harness.suite.model import App, Suite
 
 SUITE_SUFFIXES = (".yaml", ".yml")
@@ -101,30 +103,45 @@ def apps_of_ids(rootpath: Path, ids: Sequence[str]) -> list[tuple[Suite, App]]:
     return apps
 
 
-def clash_problems(config: pytest.Config, apps: Sequence[tuple[Suite, App]]) -> str | None:
-    """Render each app once: the usage error text when two render the same cluster-scoped
-    object, else None. An app Helm cannot render is named in the run's notes (its install
-    item says why)."""
+def plan_clashes(config: pytest.Config, apps: Sequence[tuple[Suite, App]]) -> list[Clash]:
+    """Render each app once. Apps rendering the same cluster-scoped object run one after
+    another: the clashes are returned (the xdist scheduler keeps each pair on one worker),
+    said in the run's notes and kept for the report. Two that dependsOn joins cannot: a
+    usage error. An app Helm cannot render is named in the notes (its install says why)."""
     from harness.deploy.clashes import find_clashes
     from harness.errors import HarnessError, MissingBinariesError
     from harness.helm.client import Helm
     from harness.tools import find_helm
 
     if len(apps) < 2:
-        return None
+        return []
     harness = session_of(config)
     try:
         helm = Helm(find_helm(harness.options.helm))
     except MissingBinariesError:
-        return None  # the items themselves will say helm is missing
+        return []  # the items themselves will say helm is missing
     try:
         found = find_clashes(helm, apps)
     except HarnessError as exc:
-        return str(exc)
+        raise pytest.UsageError(str(exc)) from exc
     harness.notes.extend(found.unrendered)
-    if found.clashes:
-        return "apps that cannot share the cluster:\n" + "\n".join(found.clashes)
-    return None
+    joined = [clash for clash in found.clashes if clash.same_group()]
+    if joined:
+        raise pytest.UsageError(
+            "apps that cannot share the cluster:\n"
+            + "\n".join(
+                f"{clash.describe()}, and dependsOn joins them, so they cannot run one after "
+                "another (Helm lets one release own it): give one of them values that rename "
+                "it, or run them in separate runs"
+                for clash in joined
+            )
+        )
+    for clash in found.clashes:
+        first, second = clash.labels
+        harness.serialised.setdefault(first, []).append(f"{second} ({clash.obj})")
+        harness.serialised.setdefault(second, []).append(f"{first} ({clash.obj})")
+        harness.notes.append(f"{clash.describe()}: they run one after another")
+    return found.clashes
 
 
 def check_collected(session: pytest.Session) -> None:
@@ -137,6 +154,4 @@ def check_collected(session: pytest.Session) -> None:
     items = [item for item in session.items if isinstance(item, HarnessItem)]
     name_problems(item.suite for item in items)
     apps = {(str(item.suite.path), item.app.name): (item.suite, item.app) for item in items}
-    problem = clash_problems(session.config, list(apps.values()))
-    if problem:
-        raise pytest.UsageError(problem)
+    plan_clashes(session.config, list(apps.values()))  # one process: apps run in turn

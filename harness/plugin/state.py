@@ -58,6 +58,7 @@ class RunOptions:
     metrics_wait: float = 20.0
     kind_image: str | None = None
     load_images: bool = True
+    api_retry: float = 30.0
 
 
 @dataclass
@@ -70,6 +71,8 @@ class HarnessSession:
     any_app_failed: bool = False
     cluster_error: str | None = None  # the xdist controller could not make the cluster
     usage_error: str | None = None  # the xdist controller's checks found a usage error
+    # app label -> the apps it runs one after another with, and the object they share
+    serialised: dict[str, list[str]] = field(default_factory=dict)
     closed: bool = False
 
     def cluster(self) -> ClusterInfo:
@@ -127,7 +130,7 @@ class HarnessSession:
         from harness.kube.client import api_client
 
         info = self.cluster()
-        return api_client(info.kubeconfig, info.context)
+        return api_client(info.kubeconfig, info.context, retry_for=self.options.api_retry)
 
     @cached_property
     def helm(self) -> Helm:
@@ -191,25 +194,43 @@ class HarnessSession:
         )
 
     def snapshot_metrics(self, run: AppRun) -> None:
-        """Take the app's metric snapshot before it is removed, unless one was taken."""
+        """Take the app's metric snapshot before it is removed, unless one was taken; a
+        snapshot that cannot be taken is said in the notes, never fails the app."""
         if run.ctx is None or run.metrics is not None:
             return
         from harness.report.snapshots import take_snapshot
 
-        run.metrics = take_snapshot(
-            run.ctx, self.options.report_dir, timings=run.timings, wait=self.options.metrics_wait
-        )
+        try:
+            run.metrics = take_snapshot(
+                run.ctx,
+                self.options.report_dir,
+                timings=run.timings,
+                wait=self.options.metrics_wait,
+            )
+        except Exception as exc:  # the API may be gone: the app's results still count
+            self.notes.append(f"{run.app.name}: no metric snapshot: {_one_line(exc)}")
+            return
         if run.phase is not None:
             run.metrics_by_phase[run.phase] = run.metrics
 
     def finish_group(self, group_runs: list[AppRun]) -> list[str]:
-        """Remove the apps of a finished dependency group, dependents first."""
-        said = []
+        """Remove the apps of a finished dependency group, dependents first; say what was
+        removed. Every app is tried; when some could not be removed, a
+        :class:`~harness.errors.HarnessError` says which and why, in one line each (what
+        is left is removed with the run's namespaces, or by ``cluster sweep``)."""
+        said, failed = [], []
         for run in reversed(group_runs):
             keep = self.options.keep_on_failure and (run.failed or run.error is not None)
-            note = self.deployer.finalize(run, keep=keep)
+            try:
+                note = self.deployer.finalize(run, keep=keep)
+            except Exception as exc:  # one app's removal never stops the others'
+                failed.append(f"removing {run.app.name} failed: {_one_line(exc)}")
+                continue
             if note:
                 said.append(note)
+        if failed:
+            self.notes.extend(said)
+            raise HarnessError("; ".join(failed))
         return said
 
     def share(self) -> dict[str, Any]:
@@ -300,6 +321,15 @@ def nodes_are_simulated(api: ApiClient) -> bool:
         if node.status and node.status.node_info
     ]
     return bool(versions) and all(version.startswith("kwok") for version in versions)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error as one line: the Kubernetes client's as the harness's API error."""
+    from harness.kube.client import CLIENT_ERRORS, api_error
+
+    if isinstance(exc, CLIENT_ERRORS):
+        exc = api_error(exc)
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 session_key = pytest.StashKey[HarnessSession]()

@@ -181,6 +181,7 @@ class ReportPlugin:
             cluster=cluster,
             helm_version=helm_version,
             exit_status=exit_status,
+            serialised=dict(harness.serialised),
         )
 
     def _secrets(self) -> set[str]:

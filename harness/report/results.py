@@ -38,6 +38,8 @@ class RunInfo:
     helm_version: str | None = None
     exit_status: int | None = None
     complete: bool = True  # False for the record written while the run goes
+    # "<suite file>::<app>" -> the apps it ran one after another with (a shared object)
+    serialised: dict[str, list[str]] = field(default_factory=dict)
 
 
 def iso_utc(epoch: float) -> str:
@@ -151,11 +153,13 @@ def build_results(
         items = [_item_row(item, report_dir) for item in app.items]
         bundle = next((row["bundle"] for row in items if row["bundle"]), None)
         row = dict(app.record)
+        label = f"{Path(str(row.get('suite_file') or '')).name}::{row.get('app')}"
         row.update(
             status=app.status,
             bundle=bundle,
             bundle_files=_bundle_files(bundle, report_dir),
             items=items,
+            serialised_with=info.serialised.get(label, []),
         )
         app_rows.append(row)
     results = {
