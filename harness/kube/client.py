@@ -5,6 +5,7 @@ read through the API."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,13 @@ import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from harness.errors import (
     ClusterError,
@@ -26,6 +34,8 @@ from harness.errors import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("harness.kube")
+RETRY_FOR = 30.0  # seconds a request retries transient failures (--api-retry)
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 _BY_STATUS: dict[int, type[KubeApiError]] = {
     401: Forbidden,
@@ -36,15 +46,61 @@ _BY_STATUS: dict[int, type[KubeApiError]] = {
 }
 
 
-def api_client(kubeconfig: Path, context: str | None = None) -> k8s_client.ApiClient:
-    """An API client for ``kubeconfig`` (and ``context``), independent of ~/.kube/config."""
+def api_client(
+    kubeconfig: Path, context: str | None = None, *, retry_for: float = RETRY_FOR
+) -> k8s_client.ApiClient:
+    """An API client for ``kubeconfig`` (and ``context``), independent of ~/.kube/config,
+    whose every request retries transient failures for up to ``retry_for`` seconds
+    (:func:`retrying`; urllib3's own retries, which log a traceback-sized warning per
+    attempt, are turned off: this is the one policy)."""
     try:
-        api: k8s_client.ApiClient = k8s_config.new_client_from_config(
-            config_file=str(kubeconfig), context=context
+        configuration = k8s_client.Configuration()
+        k8s_config.load_kube_config(
+            config_file=str(kubeconfig), context=context, client_configuration=configuration
         )
-        return api
     except (k8s_config.ConfigException, OSError, ValueError) as exc:
         raise ClusterError(f"cannot use kubeconfig {kubeconfig}: {exc}") from exc
+    configuration.retries = False
+    api = k8s_client.ApiClient(configuration)
+    if retry_for > 0:
+        api.call_api = retrying(api.call_api, retry_for)  # type: ignore[method-assign]
+    return api
+
+
+def _worth_retrying(exc: BaseException, method: str) -> bool:
+    """A failure that may pass: the request never reached the API server (any method), or
+    it was refused unprocessed (429, 503), or it read and failed (a GET, safe to repeat)."""
+    if isinstance(exc, ApiException):
+        status = int(exc.status or 0)
+        return status in (429, 503) or (method in ("GET", "HEAD") and status in TRANSIENT_STATUS)
+    return isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
+
+
+def retrying(call_api: Callable[..., T], retry_for: float) -> Callable[..., T]:
+    """``call_api`` retried on transient failures with exponential back-off (0.2 s up to
+    5 s) until ``retry_for`` seconds have passed, then re-raised as it came (the client's
+    own callers, such as discovery, match its types). One warning per outage."""
+
+    def call(*args: Any, **kwargs: Any) -> T:
+        method = str(args[0] if args else kwargs.get("method", "GET")).upper()
+
+        def warn(state: RetryCallState) -> None:
+            failure = state.outcome.exception() if state.outcome is not None else None
+            if state.attempt_number == 1 and failure is not None:
+                log.warning(
+                    "Kubernetes API: %s; retrying for up to %gs", api_error(failure), retry_for
+                )
+
+        retryer = Retrying(
+            retry=retry_if_exception(lambda exc: _worth_retrying(exc, method)),
+            stop=stop_after_delay(retry_for),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            before_sleep=warn,
+            reraise=True,
+        )
+        return retryer(call_api, *args, **kwargs)
+
+    return call
 
 
 def status_body(exc: ApiException) -> dict[str, Any]:

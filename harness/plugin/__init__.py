@@ -113,6 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
         metrics_wait=opt.harness_metrics_wait,
         kind_image=opt.harness_kind_image,
         load_images=opt.harness_load_images,
+        api_retry=opt.harness_api_retry,
     )
     harness = config.stash[session_key] = HarnessSession(options)
     if WORKER_CLUSTER in workerinput:
@@ -195,6 +196,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         preflight.check_collected(session)
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own teardown: a failure here fails this
+# item's teardown alone, never the next item ("previous item was not torn down properly")
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     from harness.plugin.items import HarnessItem
 
@@ -210,8 +213,20 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         harness.snapshot_metrics(run)
         # The app's record rides on this item's teardown report to the controller.
         item.user_properties.append((APP_RECORD, json.dumps(run.summary())))
-    for note in harness.finish_group(runs):
-        harness.notes.append(note)
+    harness.notes.extend(harness.finish_group(runs))  # raises once all were tried
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A suite item's setup or teardown that failed with a harness (or API) error reads as
+    one line, as its call does, not as a traceback into the harness."""
+    report = yield
+    if call.when != "call" and call.excinfo is not None and report.failed:
+        from harness.plugin.items import HarnessItem
+
+        if isinstance(item, HarnessItem) and item.explains(call.excinfo.value):
+            report.longrepr = item.repr_failure(call.excinfo)
+    return report
 
 
 def _group_of(run: Any) -> str:

@@ -201,6 +201,15 @@ OPTIONS: tuple[Option, ...] = (
         metavar="DURATION",
     ),
     Option(
+        "--api-retry",
+        "harness_api_retry",
+        "how long a Kubernetes API request retries a transient failure (no answer, 429, 5xx) "
+        "before the item fails (default 30s; 0: never)",
+        default="30s",
+        type=duration,
+        metavar="DURATION",
+    ),
+    Option(
         "--shard",
         "harness_shard",
         "run the K-th of N disjoint parts (whole dependency groups), e.g. 2/4",
