@@ -2,7 +2,8 @@
 # The host egress guard of the project's test beds: no packet from a test cluster leaves the
 # machine. kwok's kube-apiserver dials Service and pod IPs (10.0.0.0/16) for webhooks and
 # aggregated APIs; kind pods reach Service IPs (10.96.0.0/12) before kube-proxy has synced;
-# containers could route out through the uplink. All of it is rejected here, locally.
+# containers could route out through the uplink; kwok nodes have addresses in
+# 198.18.0.0/15 (on lo). All of it is rejected here, locally, but on lo.
 # Installed by scripts/setup and clusters/kind/install.sh before any cluster starts;
 # idempotent; needs root. Exits non-zero when it cannot install the rules.
 set -euo pipefail
@@ -20,6 +21,10 @@ for cidr in 10.0.0.0/16 10.96.0.0/12 10.244.0.0/16; do
   ensure OUTPUT -d "$cidr" -j REJECT
   ensure FORWARD -d "$cidr" -j REJECT
 done
+# kwok nodes' addresses (198.18.0.0/15, on lo while the harness runs as root): local only;
+# should the address be missing (a reboot, not root), nothing to them goes out either.
+ensure OUTPUT -d 198.18.0.0/15 ! -o lo -j REJECT
+ensure FORWARD -d 198.18.0.0/15 -j REJECT
 uplinks=$(ip -o route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") print $(i + 1)}' | sort -u)
 uplinks6=$(ip -o -6 route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") print $(i + 1)}' | sort -u)
 iptables -L DOCKER-USER -n >/dev/null 2>&1 || iptables -N DOCKER-USER

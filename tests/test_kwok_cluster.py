@@ -3,22 +3,59 @@ scheduler as local processes)."""
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client
 
 from harness import tools
+from harness.checks import run_check
 from harness.clusters.base import ClusterInfo, ClusterSpec
-from harness.clusters.kwok import KwokProvider
+from harness.clusters.kwok import (
+    LOOPBACK_NODE_ADDRESS,
+    NODE_ADDRESS,
+    NODE_NETWORK,
+    KwokProvider,
+    node_address,
+)
 from harness.errors import ClusterError, ClusterExistsError
 from harness.kube.client import api_client, server_version
 from harness.kube.wait import all_have_condition, wait_for
+from harness.suite.model import Check
+from tests.conftest import tiny_chart
+
+# A node agent on the host's network, and a Service in front of it: its endpoints are the
+# nodes' addresses, which the API server refuses when they are loopback ones.
+HOST_NETWORK_AGENT = """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      hostNetwork: true
+      containers:
+        - name: agent
+          image: registry.example.invalid/agent
+          ports: [{name: metrics, containerPort: 9100}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: agent}
+spec:
+  selector: {app: agent}
+  ports: [{name: metrics, port: 9100, targetPort: metrics}]
+"""
 
 
 def processes_of(cluster_dir: Path) -> list[str]:
@@ -148,3 +185,28 @@ def test_stages_keep_kwok_defaults_and_add_the_harness_ones() -> None:
     }
     no_delay = list(yaml.safe_load_all(KwokProvider().stages_yaml()))
     assert all("delay" not in d["spec"] for d in no_delay if d["metadata"]["name"] == "pod-ready")
+
+
+def test_a_service_in_front_of_a_host_network_daemonset_becomes_ready(
+    harness_cluster: ClusterInfo, k8s: client.ApiClient, install_app: Any, tmp_path: Path
+) -> None:
+    if os.geteuid() != 0 and not harness_cluster.details["node-address"].startswith(NODE_ADDRESS):
+        pytest.skip(f"not root: the nodes' address is {harness_cluster.details['node-address']}")
+    assert harness_cluster.details["node-address"].startswith(f"{NODE_ADDRESS} ")
+    ctx = install_app(tiny_chart(tmp_path, "agent", HOST_NETWORK_AGENT))
+    run_check(ctx, Check(kind="ready", spec={}, timeout=60))  # the Service's endpoints too
+    nodes = client.CoreV1Api(k8s).list_node().items
+    node_ips = {a.address for n in nodes for a in n.status.addresses if a.type == "InternalIP"}
+    assert node_ips and all(ipaddress.ip_address(ip) in NODE_NETWORK for ip in node_ips)
+    slices = client.DiscoveryV1Api(k8s).list_namespaced_endpoint_slice(
+        ctx.namespace, label_selector="kubernetes.io/service-name=agent"
+    )
+    endpoints = [e for s in slices.items for e in s.endpoints or []]
+    assert {ip for e in endpoints for ip in e.addresses} == node_ips  # a pod per node, at its IP
+    assert all(e.conditions.ready for e in endpoints)
+
+
+def test_nodes_fall_back_to_loopback_when_their_network_cannot_be_local() -> None:
+    too_many = NODE_NETWORK.num_addresses  # more nodes than the network has addresses
+    assert node_address(too_many, metrics_server=True) == LOOPBACK_NODE_ADDRESS
+    assert node_address(too_many, metrics_server=False) is None  # kwok's own default

@@ -16,27 +16,58 @@ documents of a kind enabled as a resource.
 When metrics-server is in the binary cache (``helm-harness tools install`` builds it, and
 keeps the APIService and Service kwokctl registers for it), the cluster runs it, so the
 metrics.k8s.io API answers as on a real cluster. It scrapes every 10 s (its minimum; kwok's
-default is 15 s) the kubelet resource metrics kwok-controller serves for the nodes (whose
-InternalIP is then loopback) from kwok's ``Metric`` config, adjusted so that a pod shows
+default is 15 s) the kubelet resource metrics kwok-controller serves for the nodes (at
+their InternalIP, below) from kwok's ``Metric`` config, adjusted so that a pod shows
 after two scrapes (10-20 s). A container's usage comes from a ``ResourceUsage`` named like
 its pod (enabled as a custom resource, so tests set figures while the cluster runs), else
 from kwok's default ``ClusterResourceUsage``: the pod annotations
 ``kwok.x-k8s.io/usage-cpu`` and ``kwok.x-k8s.io/usage-memory`` (default 1m and 1Mi),
 applied to each container. Without the binary the cluster runs without metrics-server, and
 ``ClusterInfo.details["metrics"]`` says so.
+
+Simulated nodes get the InternalIP 198.18.0.1 (node i: 198.18.0.1 + i), from the benchmark
+range 198.18.0.0/15, which the provider puts on the ``lo`` device as 198.18.0.0/16 (as root;
+a prefix on a loopback device is local as a whole, so no packet to it leaves the machine).
+The API server accepts such an address as a hostNetwork pod's endpoint, which it refuses
+for loopback ones, and metrics-server reaches kwok-controller's kubelet port on it (kwok-
+controller listens on all addresses). Without root, and without the address on ``lo``
+already, nodes get 127.0.0.1 as before when metrics-server runs (kwok's 192.0.2.x
+otherwise); ``ClusterInfo.details["node-address"]`` says which, and why.
+
+While this process uses a cluster it created or found (``create``, ``get``), a daemon
+thread (:class:`ComponentWatcher`) looks at the cluster's processes every second: a
+component that has exited (kube-controller-manager and kube-scheduler exit when they lose
+leader election, e.g. after etcd stalled for ~10 s) is started again with ``kwokctl start
+cluster``, which starts the cluster's stopped components only, and the restart is logged
+(``harness.clusters.kwok``, one line each; :meth:`KwokProvider.restarts`). One that cannot
+be started again (kwokctl fails, it exits again within a few seconds, or it was restarted
+5 times in 10 minutes) ends the run at once, naming it and the end of its log, the way
+Ctrl-C would (pytest's ``Exit``, exit status 1). ``delete`` stops the thread first; it
+ends with the process otherwise.
 """
 
 from __future__ import annotations
 
+import _thread
+import atexit
 import builtins
+import contextlib
 import hashlib
+import ipaddress
+import logging
 import os
 import shutil
+import signal
+import socket
 import subprocess
+import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -71,9 +102,15 @@ METRICS_CRDS = ("ResourceUsage",)  # only with metrics-server: usage figures per
 # metrics-server's minimum resolution is 10s, and it must exceed the kubelet timeout by 10%.
 METRICS_SERVER_ARGS = ("metric-resolution=10s", "kubelet-request-timeout=5s")
 # metrics-server scrapes a node's InternalIP first (kwokctl's choice, which --extra-args
-# cannot replace); kwok's documentation addresses (192.0.2.x) would not answer, loopback
-# addresses reach kwok-controller's kubelet port.
-NODE_IPS = '.nodeIPs=["127.0.0.1"]'
+# cannot replace); kwok's documentation addresses (192.0.2.x) would not answer. The nodes'
+# address must be on this machine, where kwok-controller listens on every address, and not
+# loopback, which the API server refuses as a (hostNetwork) pod's endpoint: the benchmark
+# range, put on lo as a whole (a prefix on a loopback device is local). Node i gets
+# NODE_ADDRESS + i. Loopback without root: kwok-controller answers there too.
+NODE_ADDRESS = "198.18.0.1"
+NODE_NETWORK = ipaddress.ip_network("198.18.0.0/16")
+LOOPBACK_NODE_ADDRESS = "127.0.0.1"
+IP_TIMEOUT = 10.0  # s, for `ip addr add`
 # What a real node advertises and kwok's node template leaves out: without
 # ephemeral-storage, every pod that requests it (many charts' default resource presets)
 # would be Unschedulable on kwok while it runs on kind.
@@ -86,6 +123,16 @@ METRICS_SERVER_MANIFEST_URL = (
     "https://github.com/kubernetes-sigs/metrics-server/releases/download/"
     f"{tools.METRICS_SERVER_VERSION}/components.yaml"
 )
+# The component watcher (see the module's docstring).
+WATCH_INTERVAL = 1.0  # s between looks at a cluster's processes
+RESTART_TIMEOUT = 30  # s kwokctl start waits for the API server to serve again
+QUICK_EXIT = 5.0  # s: a component that exits again this soon after a restart did not start
+MAX_RESTARTS = 5  # of one component within RESTART_WINDOW: more, and it keeps failing
+RESTART_WINDOW = 600.0  # s
+LOG_TAIL_LINES = 15  # of a component that cannot be started again, in the run's error
+STOP_TIMEOUT = RESTART_TIMEOUT + 10.0  # s to wait for a watcher busy restarting to stop
+
+log = logging.getLogger(__name__)
 
 
 class KwokProvider:
@@ -198,11 +245,13 @@ class KwokProvider:
                 if spec.nodes > 0:
                     scale = ["scale", "node", "--replicas", str(spec.nodes), "--name", spec.name]
                     scale += [arg for param in NODE_RESOURCES for arg in ("--param", param)]
-                    if metrics_server is not None:
-                        scale += ["--param", NODE_IPS]
+                    address = node_address(spec.nodes, metrics_server=metrics_server is not None)
+                    if address is not None:
+                        scale += ["--param", f'.nodeIPs=["{address}"]']
                     self._kwokctl(*scale)
                 info = self.get(spec.name, created=True)
                 wait_usable(info, nodes=spec.nodes, timeout=spec.wait_seconds)
+        self.watch(spec.name)
         return info
 
     def get(self, name: str, *, created: bool = False) -> ClusterInfo:
@@ -214,15 +263,23 @@ class KwokProvider:
             )
         kubeconfig = self.write_kubeconfig(name)
         if not created and not _answers(kubeconfig):
+            local_node_network()  # a reboot took it off lo too: before metrics-server scrapes
             self.start(name)  # its processes are gone (a reboot): bring them back
-        return ClusterInfo(
+        info = ClusterInfo(
             provider=self.name,
             name=name,
             kubeconfig=kubeconfig,
             context=None,
             created=created,
-            details={"workdir": str(self.cluster_dir(name)), "metrics": self._metrics(name)},
+            details={
+                "workdir": str(self.cluster_dir(name)),
+                "metrics": self._metrics(name),
+                "node-address": _node_address_note(kubeconfig),
+            },
         )
+        if not created:  # create() watches once the cluster is usable
+            self.watch(name)
+        return info
 
     def _metrics(self, name: str) -> str:
         """Whether the cluster runs metrics-server, from the configuration kwokctl saved."""
@@ -241,12 +298,43 @@ class KwokProvider:
 
     def start(self, name: str) -> None:
         """Start a stopped cluster (its processes were gone, e.g. after a reboot)."""
-        self._kwokctl("start", "cluster", "--name", name)
+        with components_lock(name, timeout=STOP_TIMEOUT):
+            self._kwokctl("start", "cluster", "--name", name)
 
     def delete(self, name: str) -> None:
-        if self.exists(name):
-            self._kwokctl(*self._delete_argv(name))
-        self._remove_files(name)
+        self.unwatch(name)  # or it would start again what kwokctl stops
+        # Watchers in other processes wait, then find the cluster gone: their runs end.
+        with components_lock(name, timeout=STOP_TIMEOUT):
+            if self.exists(name):
+                self._kwokctl(*self._delete_argv(name))
+            self._remove_files(name)
+        components_lock_path(name).unlink(missing_ok=True)
+
+    # -- watching the cluster's processes -------------------------------------------------
+
+    def watch(self, name: str) -> ComponentWatcher:
+        """Start watching the cluster's processes from this process (once per cluster)."""
+        key = str(self.cluster_dir(name))
+        with _WATCHERS_LOCK:
+            watcher = _WATCHERS.get(key)
+            if watcher is None or not watcher.alive():
+                watcher = _WATCHERS[key] = ComponentWatcher(self, name)
+                watcher.start()
+        return watcher
+
+    def unwatch(self, name: str) -> None:
+        """Stop watching the cluster (``delete`` does; else the thread ends with the process)."""
+        with _WATCHERS_LOCK:
+            watcher = _WATCHERS.pop(str(self.cluster_dir(name)), None)
+        if watcher is not None:
+            watcher.stop()
+        if not _WATCHERS:
+            _uninstall_failure_handler()
+
+    def restarts(self, name: str) -> builtins.list[str]:
+        """What this process's watcher of the cluster restarted, one line each."""
+        watcher = _WATCHERS.get(str(self.cluster_dir(name)))
+        return list(watcher.notes) if watcher is not None else []
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -336,6 +424,366 @@ def wait_usable(info: ClusterInfo, *, nodes: int, timeout: float) -> None:
             namespace="default",
             field_selector="metadata.name=default",
         )
+
+
+# -- the nodes' address ----------------------------------------------------------------
+
+
+def node_address(nodes: int, *, metrics_server: bool) -> str | None:
+    """The InternalIP of a new cluster's first node (None: kwok's default): NODE_ADDRESS
+    when :func:`local_node_network` makes it this machine's, else loopback when
+    metrics-server is to scrape the nodes."""
+    if local_node_network(nodes):
+        return NODE_ADDRESS
+    return LOOPBACK_NODE_ADDRESS if metrics_server else None
+
+
+def local_node_network(nodes: int = 1) -> bool:
+    """Whether the addresses of ``nodes`` nodes (NODE_ADDRESS on) are this machine's. When
+    they are not, and this process is root, NODE_NETWORK is put on lo first (``ip addr
+    add``; it stays until a reboot, shared by every kwok cluster, and harmless)."""
+    first = ipaddress.ip_address(NODE_ADDRESS)
+    last = first + max(nodes, 1) - 1
+    if last not in NODE_NETWORK or last == NODE_NETWORK.broadcast_address:
+        return False
+    wanted = (str(first), str(last))
+    if all(_is_local(address) for address in wanted):
+        return True
+    ip = shutil.which("ip") or "/usr/sbin/ip"
+    if getattr(os, "geteuid", lambda: -1)() != 0 or not os.access(ip, os.X_OK):
+        return False
+    argv = [ip, "addr", "add", f"{NODE_ADDRESS}/{NODE_NETWORK.prefixlen}", "dev", "lo"]
+    try:
+        subprocess.run(argv, capture_output=True, timeout=IP_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return all(_is_local(address) for address in wanted)
+
+
+def _is_local(address: str) -> bool:
+    """Whether ``address`` is this machine's: it can be bound, and the kernel routes to it
+    from an address of the node network (a local route) rather than out of an uplink. A
+    UDP connect sends nothing."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((address, 0))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((address, 9))
+            source = probe.getsockname()[0]
+    except OSError:
+        return False
+    return ipaddress.ip_address(source) in NODE_NETWORK or source == address
+
+
+def _node_address_note(kubeconfig: Path) -> str:
+    """The nodes' InternalIP, and what it means, for ``ClusterInfo.details``."""
+    from kubernetes import client
+
+    from harness.kube.client import api_client
+
+    try:
+        with api_client(kubeconfig) as api:
+            nodes = client.CoreV1Api(api).list_node(limit=1, _request_timeout=10).items
+    except Exception as exc:  # best effort: a detail, never a failure
+        return f"unknown ({type(exc).__name__})"
+    addresses = [
+        a.address
+        for node in nodes
+        for a in (node.status.addresses or [] if node.status else [])
+        if a.type == "InternalIP"
+    ]
+    if not addresses:
+        return "none (no nodes)"
+    address = ipaddress.ip_address(addresses[0])
+    if address in NODE_NETWORK:
+        if _is_local(str(address)):
+            return f"{address} ({NODE_NETWORK} on lo: hostNetwork pods get endpoints)"
+        return (
+            f"{address}, NOT on this machine (a reboot?): metrics-server cannot reach the "
+            f"nodes; as root, run: ip addr add {NODE_ADDRESS}/{NODE_NETWORK.prefixlen} dev lo"
+        )
+    if address.is_loopback:
+        return (
+            f"{address} (loopback: putting {NODE_NETWORK} on lo needs root; the API server "
+            "refuses hostNetwork pods' endpoints)"
+        )
+    return f"{address} (kwok's default; not on this machine)"
+
+
+# -- watching a cluster's processes ------------------------------------------------------
+
+
+def components_lock_path(name: str) -> Path:
+    """The lock of a kwok cluster's processes: held to start, restart or delete them."""
+    return tools.cache_dir() / "locks" / "kwok-components" / f"{name}.lock"
+
+
+@contextmanager
+def components_lock(name: str, *, timeout: float) -> Iterator[None]:
+    """One process at a time starts, restarts or deletes the cluster's processes: two
+    ``kwokctl start`` at once would both start a component (one failing to bind, its pid
+    file winning), and a restart during a delete would leave processes behind."""
+    path = components_lock_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    purpose = f"start or stop the processes of kwok cluster {name}"
+    with records.file_lock(path, timeout=timeout, purpose=purpose, provider="kwok", name=name):
+        yield
+
+
+class ComponentWatcher:
+    """A daemon thread that keeps one kwok cluster's processes running (see the module's
+    docstring): every WATCH_INTERVAL seconds, each component in the cluster's ``kwok.yaml``
+    whose pid file names no live process of its binary is started again with ``kwokctl
+    start cluster``. When that is not possible, ``failure`` says why and the run ends."""
+
+    def __init__(self, provider: KwokProvider, name: str) -> None:
+        self.provider = provider
+        self.name = name
+        self.folder = provider.cluster_dir(name)
+        self.components = _components(self.folder)  # name -> binary
+        self.notes: list[str] = []
+        self.failure: str | None = None
+        self._restarted: dict[str, list[float]] = {}  # when (monotonic), per component
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"kwok-watch-{name}", daemon=True)
+        self._can_signal = _install_failure_handler()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def exited(self) -> list[str]:
+        """The components whose process is gone."""
+        return [c for c, binary in self.components.items() if not _runs(self._pid_file(c), binary)]
+
+    def _run(self) -> None:
+        while not self._stop.wait(WATCH_INTERVAL):
+            try:
+                self.check()
+            except Exception as exc:  # never end silently: the run would hang instead
+                self._fail(f"watching its processes failed: {type(exc).__name__}: {exc}")
+            if self.failure is not None:
+                return
+
+    def check(self) -> None:
+        """Start again the components that have exited (one look)."""
+        if not self.exited():
+            return
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while True:  # the lock, unless told to stop: delete() holds it after stopping us
+            if self._stop.is_set():
+                return
+            try:
+                with components_lock(self.name, timeout=WATCH_INTERVAL):
+                    self._restart()
+                return
+            except ClusterError:
+                if time.monotonic() > deadline:
+                    raise
+
+    def _restart(self) -> None:
+        if self._stop.is_set():
+            return
+        if not (self.folder / "kwok.yaml").is_file():
+            self._fail("the cluster was deleted while this run used it")
+            return
+        exited = self.exited()  # again: another process may have started them
+        now = time.monotonic()
+        for component in exited:
+            times = self._restarted.get(component, [])
+            times[:] = [t for t in times if now - t < RESTART_WINDOW]
+            if times and now - times[-1] < QUICK_EXIT:
+                why = f"it exited again {now - times[-1]:.1f}s after it was started again"
+            elif len(times) >= MAX_RESTARTS:
+                why = f"it has exited {len(times) + 1} times in {RESTART_WINDOW / 60:g} minutes"
+            else:
+                continue
+            self._fail(f"{component} cannot be started again: {why}", component=component)
+            return
+        if not exited:
+            return
+        last_words = {c: _last_line(self._log(c)) for c in exited}
+        for component in exited:
+            # kwokctl skips a component whose pid file names any process, a zombie (not
+            # yet reaped by init) or a stranger that was given the pid since, too.
+            self._pid_file(component).unlink(missing_ok=True)
+            # kwokctl truncates the log it starts a component with: keep why it exited.
+            log_file = self._log(component)
+            with contextlib.suppress(OSError):
+                log_file.replace(log_file.with_suffix(".previous.log"))
+        argv = ["start", "cluster", "--name", self.name, "--timeout", f"{RESTART_TIMEOUT}s"]
+        proc = self.provider._kwokctl(*argv, check=False)
+        if proc.returncode != 0:
+            error = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            self._fail(
+                f"kwokctl could not start {', '.join(exited)} again: {error}",
+                component=exited[0],
+            )
+            return
+        done = time.monotonic()
+        for component in exited:
+            self._restarted.setdefault(component, []).append(done)
+            note = f"kwok cluster {self.name}: restarted {component}, which had exited"
+            if last_words[component]:
+                note += f" ({last_words[component]})"
+            self.notes.append(note)
+            log.warning("%s", note)
+
+    def _pid_file(self, component: str) -> Path:
+        return self.folder / "pids" / f"{Path(self.components[component]).name}.pid"
+
+    def _log(self, component: str) -> Path:
+        binary = self.components.get(component, component)
+        return self.folder / "logs" / f"{Path(binary).name}.log"
+
+    def _fail(self, why: str, *, component: str = "") -> None:
+        message = f"kwok cluster {self.name}: {why}"
+        if component:
+            tail = _tail(self._log(component), LOG_TAIL_LINES)
+            message += f"\n--- {component} log, last lines ---\n{tail or '(empty)'}"
+        self.failure = message
+        log.error("%s", message)
+        if component == "etcd":
+            # Its port may have gone to another cluster's etcd (no auth): the API server
+            # must not write this cluster's objects there.
+            self._end("kube-apiserver")
+        _interrupt_main(message, signal_main=self._can_signal)
+
+    def _end(self, component: str) -> None:
+        binary = self.components.get(component)
+        if binary is None or not _runs(self._pid_file(component), binary):
+            return
+        try:
+            os.kill(int(self._pid_file(component).read_text().strip()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+
+
+def _components(folder: Path) -> dict[str, str]:
+    """The components kwokctl runs for the cluster (its saved config's first document)."""
+    try:
+        with (folder / "kwok.yaml").open() as text:
+            config = next(yaml.safe_load_all(text), None) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return {
+        str(c["name"]): str(c["binary"])
+        for c in config.get("components") or []
+        if isinstance(c, dict) and c.get("name") and c.get("binary")
+    }
+
+
+def _runs(pid_file: Path, binary: str) -> bool:
+    """Whether the pid file names a live process (a stopped one too; not a zombie) that
+    runs ``binary`` (a pid the system gave to another process since is not)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    proc = Path("/proc") / str(pid)
+    if not Path("/proc/self").is_dir():  # no procfs (macOS): whether the pid exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    try:
+        state = (proc / "stat").read_text().rpartition(")")[2].split()[0]
+        argv0 = (proc / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X", "x") and argv0 == binary
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with path.open("rb") as file:
+            file.seek(max(0, file.seek(0, os.SEEK_END) - 64 * 1024))
+            text = file.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _last_line(path: Path) -> str:
+    line = _tail(path, 1)
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+# One watcher per cluster in this process; stopped by delete(), else at exit.
+_WATCHERS: dict[str, ComponentWatcher] = {}
+_WATCHERS_LOCK = threading.Lock()
+
+
+@atexit.register
+def _stop_watchers() -> None:
+    with _WATCHERS_LOCK:
+        watchers = list(_WATCHERS.values())
+        _WATCHERS.clear()
+    for watcher in watchers:
+        watcher._stop.set()
+    for watcher in watchers:
+        watcher.stop(timeout=5.0)
+
+
+# How a watcher ends the run from its thread: the main thread gets a signal whose handler
+# raises the failure (pytest's Exit under pytest, else KeyboardInterrupt), like Ctrl-C.
+_FAILURE_SIGNAL: int | None = getattr(signal, "SIGUSR1", None)
+_pending: list[str] = []
+_handler_installed = False
+
+
+def _install_failure_handler() -> bool:
+    """From the main thread, once: whether the failure signal's handler is (now) ours."""
+    global _handler_installed
+    if _handler_installed:
+        return True
+    if _FAILURE_SIGNAL is None or threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(_FAILURE_SIGNAL) not in (signal.SIG_DFL, None):
+        return False  # someone else's: interrupt_main instead, without the message
+    signal.signal(_FAILURE_SIGNAL, _raise_failure)
+    _handler_installed = True
+    return True
+
+
+def _uninstall_failure_handler() -> None:
+    global _handler_installed
+    if not _handler_installed or threading.current_thread() is not threading.main_thread():
+        return
+    if _FAILURE_SIGNAL is not None and signal.getsignal(_FAILURE_SIGNAL) is _raise_failure:
+        signal.signal(_FAILURE_SIGNAL, signal.SIG_DFL)
+    _handler_installed = False
+
+
+def _raise_failure(signum: int, frame: Any) -> None:
+    if not _pending:
+        return
+    message = _pending.pop(0)
+    pytest: Any = sys.modules.get("pytest")
+    if pytest is not None:
+        raise pytest.exit.Exception(message, returncode=int(pytest.ExitCode.TESTS_FAILED))
+    raise KeyboardInterrupt(message)
+
+
+def _interrupt_main(message: str, *, signal_main: bool) -> None:
+    """End the run: the main thread raises ``message`` (see :func:`_raise_failure`)."""
+    if signal_main and _handler_installed and _FAILURE_SIGNAL is not None:
+        _pending.append(message)
+        main = threading.main_thread().ident
+        if main is not None:
+            signal.pthread_kill(main, _FAILURE_SIGNAL)  # also ends a blocking read
+            return
+    _thread.interrupt_main()  # KeyboardInterrupt once the main thread runs Python
 
 
 def _kinds_in(config: Path | None) -> set[str]:

@@ -293,6 +293,10 @@ class HarnessSession:
         if self.provider is not None and self.info is not None:
             from harness.clusters.registry import release
 
+            restarts = getattr(self.provider, "restarts", None)  # kwok's watched components
+            if restarts is not None:
+                said.extend(restarts(self.info.name))
+
             keep = self.options.keep_cluster or self.options.reuse_cluster
             if self.options.keep_on_failure and self.any_app_failed:
                 keep = True
