@@ -1066,3 +1066,27 @@ def test_fuzz_yaml_ish_text(fuzz_project: Path, bits: list[str]) -> None:
 def test_fuzz_structures_dumped_to_yaml(fuzz_project: Path, data: Any) -> None:
     text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
     _load_only_suite_errors(fuzz_project / "suites" / "fuzz.suite.yaml", text)
+
+
+def test_the_check_forms_the_docs_give_are_taken(project: Path) -> None:
+    """`helmTest: {required: true}` and rbac's `VERB RESOURCE in NAMESPACE`, as checks.md
+    writes them (the schema once refused both)."""
+    path = write(
+        project,
+        HEAD
+        + APP
+        + "    checks:\n"
+        + "      - helmTest: {required: true}\n"
+        + "      - rbac: {serviceAccount: web, cannot: [get configmaps in kube-system]}\n",
+    )
+    helm_test, rbac = load_suite(path).apps[0].checks or []
+    assert helm_test.spec == {"required": True}
+    assert rbac.spec["cannot"] == ["get configmaps in kube-system"]
+
+
+def test_a_permission_that_is_not_verb_resource_is_named(project: Path) -> None:
+    path = write(
+        project, HEAD + APP + "    checks: [{rbac: {serviceAccount: web, cannot: [get]}}]\n"
+    )
+    with pytest.raises(SuiteError, match="VERB RESOURCE in NAMESPACE"):
+        load_suite(path)

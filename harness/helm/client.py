@@ -18,6 +18,27 @@ from harness.errors import HelmError
 from harness.helm.command import HelmCommand, helm_reason
 from harness.redact import Scrubber, value_secrets
 
+
+def separate_documents(text: str) -> str:
+    """``helm show crds`` prints the files of ``crds/`` one after another, without a
+    ``---`` where a file does not start with one: read as YAML, two files would be one
+    document whose later keys win (only the last CRD seen). A top-level key that repeats
+    within a document starts the next file's document."""
+    out: list[str] = []
+    keys: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("---"):
+            keys.clear()
+        elif line[:1].isalpha() and ":" in line:
+            key = line.split(":", 1)[0]
+            if key in keys:
+                out.append("---")
+                keys.clear()
+            keys.add(key)
+        out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
 # pyhelm3's error types -> the harness's (callers match types, never Helm's words)
 TYPED_ERRORS: dict[type[pyhelm3.errors.Error], type[HelmError]] = {
     pyhelm3.errors.ReleaseNotFoundError: errors.HelmReleaseNotFound,
@@ -121,6 +142,7 @@ class Helm:
         return self._call("get hooks", release, namespace, coro)  # type: ignore[no-any-return]
 
     def show_crds(self, chart: str, *, version: str | None = None, repo: str | None = None) -> str:
-        """The CRDs in the chart's ``crds/`` folder (Helm installs but never upgrades them)."""
+        """The CRDs in the chart's ``crds/`` folder (Helm installs but never upgrades them),
+        one YAML document each (see :func:`separate_documents`)."""
         coro = self.command.show_crds_text(chart, version=version, repo=repo)
-        return self._call("show crds", chart, "-", coro)  # type: ignore[no-any-return]
+        return separate_documents(self._call("show crds", chart, "-", coro))
