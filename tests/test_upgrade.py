@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from xml.etree import ElementTree
 
 import pytest
@@ -145,3 +146,20 @@ def test_junit_and_record_carry_the_upgrade(
     assert upgrade["phase_reached"] == "rollback" and upgrade["errors"] == {}
     assert upgrade["crd_drift"] == []
     assert {"install", "upgrade", "rollback"} <= set(record["timings"])
+
+
+def test_ready_after_an_upgrade_fails_at_once_on_a_crd_helm_did_not_install(
+    pytester: pytest.Pytester, harness_cluster: ClusterInfo
+) -> None:
+    """2.0.0 adds a CRD to crds/, which Helm does not install on upgrade: crd-drift says
+    so, and ready@to fails at once instead of waiting its timeout for the CRD."""
+    upgrade_suite(pytester, "gizmo", "gizmo-1.0.0", "gizmo-2.0.0", "[{ready: {}, timeout: 120s}]")
+    started = time.monotonic()
+    result = run(pytester, harness_cluster, "--report-dir", "out")
+    elapsed = time.monotonic() - started
+    result.stdout.fnmatch_lines(["*gizmo::crd-drift FAILED*", "*gizmo::ready@to FAILED*"])
+    out = result.stdout.str()
+    assert "CRD doohickeys.fixtures.helm-harness.io: not in the cluster" in out
+    assert "CustomResourceDefinition doohickeys.fixtures.helm-harness.io Established" in out
+    assert "Helm installs a chart's crds/ on first install only" in out
+    assert elapsed < 60, elapsed  # the ready timeout is 120s

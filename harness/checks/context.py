@@ -29,6 +29,7 @@ class AppContext:
     deadline: float = 0.0  # monotonic: install + readiness must be done by then
     simulated: bool = False  # kwok: pods are simulated, no container answers or logs
     metrics: dict[str, Any] | None = None  # the last metric snapshot (harness.report.snapshots)
+    missing_crds: set[str] = field(default_factory=set)  # crds/ an upgrade left out (crd-drift)
 
     @cached_property
     def resolver(self) -> Resolver:

@@ -3,7 +3,13 @@ Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs (completed), CronJobs (
 not suspended unless ``allowSuspended``), bare Pods, PVCs (Bound), Services (ready
 endpoints, unless headless, ExternalName or selector-less) and the CRDs the chart
 installs (Established). One deadline covers them all: the app's install + readiness
-timeout, or the check's own."""
+timeout, or the check's own.
+
+It does not wait for what cannot happen: while it waits for workloads and pods it asks,
+every second, whether a pod of the release can ever become ready
+(:mod:`harness.kube.diagnosis`: an image that cannot be pulled, a crash loop past
+``maxRestarts``, a pod no node can ever take, a claim of a missing StorageClass), and a
+CRD that an upgrade's crd-drift found missing from the cluster fails at once."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from typing import Any
 
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed, WaitTimeout
+from harness.kube.diagnosis import DEFAULT_MAX_RESTARTS, hopeless
 from harness.kube.readiness import (
     PREDICATES,
     Unrecoverable,
@@ -32,9 +39,19 @@ def run(ctx: AppContext, check: Check) -> None:
     timeout = check.timeout if check.timeout is not None else ctx.remaining()
     deadline = time.monotonic() + max(timeout, 1.0)
     allow_suspended = bool(check.spec.get("allowSuspended", False))
+    max_restarts = int(check.spec.get("maxRestarts", DEFAULT_MAX_RESTARTS))
     predicates = dict(PREDICATES)
     predicates["CronJob"] = partial(cronjob_ready, allow_suspended=allow_suspended)
 
+    missing = sorted(
+        crd["metadata"]["name"] for crd in ctx.crds if crd["metadata"]["name"] in ctx.missing_crds
+    )
+    if missing:
+        raise CheckFailed(
+            f"CustomResourceDefinition {', '.join(missing)} Established",
+            "not in the cluster: Helm installs a chart's crds/ on first install only and "
+            "never upgrades them (see this phase's crd-drift item)",
+        )
     groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for obj in [*ctx.manifest, *ctx.crds]:
         kind = obj.get("kind", "")
@@ -42,7 +59,8 @@ def run(ctx: AppContext, check: Check) -> None:
             namespace = "" if kind == "CustomResourceDefinition" else ctx.namespace_of(obj)
             groups[(obj.get("apiVersion", ""), kind, namespace)].append(obj["metadata"]["name"])
     for (api_version, kind, namespace), names in groups.items():
-        _wait_group(ctx, api_version, kind, namespace, names, predicates[kind], deadline)
+        doctor = _doctor(ctx, namespace, max_restarts) if kind in WITH_PODS else None
+        _wait_group(ctx, api_version, kind, namespace, names, predicates[kind], deadline, doctor)
     for service in ctx.objects_of("Service"):
         if service_needs_endpoints(service):
             _wait_endpoints(ctx, service, deadline)
@@ -56,6 +74,7 @@ def _wait_group(
     names: list[str],
     ready: Any,
     deadline: float,
+    doctor: Any = None,
 ) -> None:
     rtype = ctx.resolver.by_kind(kind, api_version)
     wanted = set(names)
@@ -65,7 +84,7 @@ def _wait_group(
         return len(mine) == len(wanted) and all(ready(o) for o in mine)
 
     label = f"{kind} {', '.join(sorted(wanted))}"
-    kwargs = {"namespace": namespace} if rtype.namespaced else {}
+    kwargs: dict[str, Any] = {"namespace": namespace} if rtype.namespaced else {}
     try:
         wait_for(
             ctx.lister_for(rtype),
@@ -76,6 +95,7 @@ def _wait_group(
             observe=lambda objects: describe(
                 [o for o in objects if o["metadata"]["name"] in wanted]
             ),
+            probe=doctor,
             **kwargs,
         )
     except Unrecoverable as exc:
@@ -87,6 +107,41 @@ def _wait_group(
         raise CheckFailed(
             f"{label} ready within {exc.timeout:.0f}s", exc.observed, details=details
         ) from exc
+
+
+WITH_PODS = (*WORKLOADS_WITH_PODS, "Pod", "PersistentVolumeClaim")  # asked while waiting
+
+
+def _doctor(ctx: AppContext, namespace: str, max_restarts: int) -> Any:
+    """The probe the waits for workloads and pods call every second: Unrecoverable when a
+    pod of the release cannot become ready (nodes and StorageClasses are read once)."""
+    cluster: dict[str, Any] = {}
+
+    def probe() -> None:
+        if not cluster:
+            cluster["nodes"] = ctx.lister_for(ctx.resolver.by_name("nodes"))()["items"]
+            classes = ctx.lister_for(ctx.resolver.by_name("storageclasses.storage.k8s.io"))()
+            cluster["classes"] = {c["metadata"]["name"] for c in classes["items"]}
+        pods = [
+            pod
+            for pod in ctx.lister_for(ctx.resolver.by_name("pods"))(namespace=namespace)["items"]
+            if "helm.sh/hook" not in ((pod.get("metadata") or {}).get("annotations") or {})
+        ]
+        listed = ctx.lister_for(ctx.resolver.by_name("persistentvolumeclaims"))(
+            namespace=namespace
+        )["items"]
+        claims = {c["metadata"]["name"]: c for c in listed}
+        cause = hopeless(
+            pods,
+            cluster["nodes"],
+            max_restarts=max_restarts,
+            storage_classes=cluster["classes"],
+            claims=claims,
+        )
+        if cause:
+            raise Unrecoverable(cause)
+
+    return probe
 
 
 def _wait_endpoints(ctx: AppContext, service: Obj, deadline: float) -> None:

@@ -112,7 +112,7 @@ def run(ctx: AppContext, check: Check) -> None:
             expected=f"{target} {condition.text}",
             timeout=timeout,
             kind=rtype.kind,
-            **({"observe": condition.observe} if condition.observe else {}),
+            observe=condition.observe or describe,
             **kwargs,
         )
     except WaitTimeout as exc:

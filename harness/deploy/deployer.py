@@ -202,10 +202,16 @@ class Deployer:
             run.timings["upgrade"] = time.monotonic() - started
             self.refresh(ctx, app.source)
             run.crd_drift = crd_drift(self.api, ctx.crds)
+            ctx.missing_crds = {
+                line.split()[1].rstrip(":")
+                for line in run.crd_drift
+                if "not in the cluster" in line
+            }
         else:
             self.helm.rollback(app.release, 1, namespace=run.namespace)
             run.timings["rollback"] = time.monotonic() - started
             self.refresh(ctx, app.upgrade_from or app.source)
+            ctx.missing_crds = set()
 
     def ensure_installed(self, suite: Suite, app: App, *, upgrade: bool = False) -> AppRun:
         """Install ``app`` (its dependencies first) unless done; raises the install error.

@@ -83,6 +83,8 @@ def wait_for(
     timeout: float,
     observe: Callable[[list[Obj]], str] = describe,
     kind: str = "",
+    probe: Callable[[], None] | None = None,
+    probe_every: float = 1.0,
     **list_kwargs: Any,
 ) -> list[Obj]:
     """Wait until ``until(objects)`` holds for the objects ``list_fn(**list_kwargs)`` lists.
@@ -90,6 +92,10 @@ def wait_for(
     ``list_fn`` is a typed-client list method (``CoreV1Api.list_namespaced_pod``, ...);
     objects are plain dicts as the API server sends them. Returns the objects that
     satisfied the condition; raises WaitTimeout with the last observed state.
+
+    ``probe``, when given, is called every ``probe_every`` seconds while waiting (the
+    watch is then followed in rounds that long): it raises to stop the wait at once, when
+    something else shows that the condition cannot come to hold.
     """
     deadline = time.monotonic() + timeout
     observed = _Observed()
@@ -107,9 +113,12 @@ def wait_for(
         for attempt in retrying:
             with attempt:
                 while remaining() > 0:
-                    result = _list_then_watch(
-                        list_fn, until, observed, remaining, kind, list_kwargs
+                    if probe is not None:
+                        probe()
+                    window = (
+                        (lambda: min(remaining(), probe_every)) if probe is not None else remaining
                     )
+                    result = _list_then_watch(list_fn, until, observed, window, kind, list_kwargs)
                     if result is not None:
                         return result
     except Exception as exc:
@@ -129,7 +138,7 @@ def _list_then_watch(
     kind: str,
     list_kwargs: dict[str, Any],
 ) -> list[Obj] | None:
-    response = list_fn(**list_kwargs, _preload_content=False, _request_timeout=max(remaining(), 1))
+    response = list_fn(**list_kwargs, _preload_content=False, _request_timeout=max(remaining(), 10))
     body = json.loads(response.data)
     item_kind = kind or body.get("kind", "").removesuffix("List")
     observed.items = {}
