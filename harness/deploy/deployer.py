@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,6 +89,7 @@ class AppRun:
     crd_drift: list[str] | None = None
     images: LoadResult | None = None  # images loaded into the cluster before installing
     waited_for: str | None = None  # a cluster-scoped object another release held
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     waited_s: float = 0.0  # how long the install waited for it
 
     def summary(self) -> dict[str, Any]:
@@ -150,15 +152,17 @@ class Deployer:
         self.simulated = simulated
         self.image_loader = image_loader
         self.runs: dict[tuple[str, str], AppRun] = {}
+        self._runs_lock = threading.Lock()
         # called with (run, phase) when a phase of an upgrade run ends (metric snapshots)
         self.phase_ended: Callable[[AppRun, str], None] | None = None
 
     def app_run(self, suite: Suite, app: App) -> AppRun:
         key = (str(suite.path), app.name)
-        if key not in self.runs:
-            namespace = app.namespace or namespace_name(self.run_id, suite.name, app.name)
-            self.runs[key] = AppRun(suite=suite, app=app, namespace=namespace)
-        return self.runs[key]
+        with self._runs_lock:  # apps may be installed ahead in threads (plugin/prefetch.py)
+            if key not in self.runs:
+                namespace = app.namespace or namespace_name(self.run_id, suite.name, app.name)
+                self.runs[key] = AppRun(suite=suite, app=app, namespace=namespace)
+            return self.runs[key]
 
     def ensure_phase(self, suite: Suite, app: App, phase: str | None) -> AppRun:
         """Bring an app to ``phase`` of an upgrade run (``from``: the released version
@@ -217,6 +221,10 @@ class Deployer:
         """Install ``app`` (its dependencies first) unless done; raises the install error.
         With ``upgrade``, the released version (``upgrade.from``) is installed."""
         run = self.app_run(suite, app)
+        with run.lock:  # one install per app, whichever thread asks first
+            return self._ensure_installed(run, suite, app, upgrade)
+
+    def _ensure_installed(self, run: AppRun, suite: Suite, app: App, upgrade: bool) -> AppRun:
         if run.ctx is None and run.error is None:
             by_name = {a.name: a for a in suite.apps}
             for dependency in app.depends_on:
@@ -241,9 +249,9 @@ class Deployer:
         assert run.ctx is not None
         return run
 
-    def ensure_installed_quietly(self, suite: Suite, app: App) -> AppRun:
+    def ensure_installed_quietly(self, suite: Suite, app: App, *, upgrade: bool = False) -> AppRun:
         try:
-            return self.ensure_installed(suite, app)
+            return self.ensure_installed(suite, app, upgrade=upgrade)
         except Exception:
             return self.app_run(suite, app)
 

@@ -114,6 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
         kind_image=opt.harness_kind_image,
         load_images=opt.harness_load_images,
         api_retry=opt.harness_api_retry,
+        max_parallel=opt.harness_max_parallel,
     )
     harness = config.stash[session_key] = HarnessSession(options)
     if WORKER_CLUSTER in workerinput:
@@ -194,6 +195,23 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     if not preflight.checked_by_controller(session.config):
         preflight.check_collected(session)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Any:
+    """Before the first item: start installing apps ahead of their items (see
+    :mod:`harness.plugin.prefetch`)."""
+    from harness.plugin.items import start_prefetch
+
+    if not session.config.option.collectonly and not hasattr(session.config, "workerinput"):
+        start_prefetch(session)
+    return (yield)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    prefetcher = session_of(item.config).prefetcher
+    if prefetcher is not None and hasattr(item, "app"):
+        prefetcher.reached(item.suite, item.app)  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own teardown: a failure here fails this

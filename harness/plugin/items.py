@@ -37,6 +37,29 @@ def collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile | None:
     return None
 
 
+def start_prefetch(session: pytest.Session) -> None:
+    """Install the run's apps ahead of their items, ``--max-parallel`` at once (see
+    :mod:`harness.plugin.prefetch`); not when one at a time is asked for, or when the
+    cluster cannot be had (the items say why)."""
+    from harness.plugin.prefetch import Prefetcher
+
+    harness = session_of(session.config)
+    at_once = harness.options.max_parallel
+    apps: dict[tuple[str, str], tuple[Suite, App, bool, bool]] = {}
+    for item in session.items:
+        if isinstance(item, HarnessItem):
+            key = (str(item.suite.path), item.app.name)
+            alone = f"{item.suite.path.name}::{item.app.name}" in harness.serialised
+            apps.setdefault(key, (item.suite, item.app, item.phase is not None, not alone))
+    if at_once <= 1 or sum(eligible for *_, eligible in apps.values()) < 1 or len(apps) < 2:
+        return
+    try:
+        deployer = harness.deployer
+    except HarnessError:
+        return
+    harness.prefetcher = Prefetcher(deployer, list(apps.values()), ahead=at_once - 1)
+
+
 def install_order(suite: Suite) -> list[App]:
     """Apps with every dependency before its dependents, file order otherwise."""
     by_name = {app.name: app for app in suite.apps}
@@ -222,12 +245,17 @@ class HarnessItem(pytest.Item):
 class InstallItem(HarnessItem):
     def run_item(self) -> None:
         try:
-            self.harness.deployer.ensure_installed(
+            run = self.harness.deployer.ensure_installed(
                 self.suite, self.app, upgrade=self.phase is not None
             )
         except HarnessError as exc:
             self._failed(exc)
             raise
+        if run.ctx is not None:
+            # Installed ahead (plugin/prefetch.py): the readiness time left after the
+            # install counts from now, when the app's checks begin, as when not ahead.
+            left = self.app.timeout - run.timings.get("install", 0.0)
+            run.ctx.deadline = max(run.ctx.deadline, time.monotonic() + left)
 
     def properties(self) -> dict[str, str]:
         props = super().properties()

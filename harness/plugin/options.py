@@ -201,6 +201,15 @@ OPTIONS: tuple[Option, ...] = (
         metavar="DURATION",
     ),
     Option(
+        "--max-parallel",
+        "harness_max_parallel",
+        "apps installed ahead of their items, at once, so that their pods start while "
+        "earlier apps are checked (default 4; 1: each app when its items run)",
+        default=4,
+        type=count,
+        metavar="N",
+    ),
+    Option(
         "--api-retry",
         "harness_api_retry",
         "how long a Kubernetes API request retries a transient failure (no answer, 429, 5xx) "

@@ -59,6 +59,7 @@ class RunOptions:
     kind_image: str | None = None
     load_images: bool = True
     api_retry: float = 30.0
+    max_parallel: int = 4
 
 
 @dataclass
@@ -73,6 +74,7 @@ class HarnessSession:
     usage_error: str | None = None  # the xdist controller's checks found a usage error
     # app label -> the apps it runs one after another with, and the object they share
     serialised: dict[str, list[str]] = field(default_factory=dict)
+    prefetcher: Any = None  # plugin/prefetch.py: apps installed ahead of their items
     closed: bool = False
 
     def cluster(self) -> ClusterInfo:
@@ -282,6 +284,8 @@ class HarnessSession:
         if self.closed:
             return said
         self.closed = True
+        if self.prefetcher is not None:
+            self.prefetcher.stop()  # no install may start after the clean-up below
         if "deployer" in self.__dict__:
             for run in list(self.deployer.runs.values()):
                 keep = self.options.keep_on_failure and (run.failed or run.error is not None)
