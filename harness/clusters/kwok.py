@@ -715,7 +715,12 @@ def _tail(path: Path, lines: int) -> str:
 
 
 def _last_line(path: Path) -> str:
-    line = _tail(path, 1)
+    """What a component last said before it ended: its last error or fatal line (klog's
+    ``E``/``F`` lines; a component shutting down logs its reason, then its controllers'
+    goodbyes), else its last line."""
+    lines = _tail(path, 2000).splitlines()  # the last 64 KiB
+    telling = [line for line in lines if line[:1] in ("E", "F") and line[1:5].isdigit()]
+    line = (telling or lines or [""])[-1]
     return line if len(line) <= 200 else line[:197] + "..."
 
 
