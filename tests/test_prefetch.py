@@ -4,9 +4,13 @@ app only when its items run."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from kubernetes import client
 
 from harness.clusters.base import ClusterInfo
+from harness.deploy.deployer import LABEL_RUN
 from tests.conftest import FIXTURE_CHARTS, tiny_chart
 
 # A python check of the first app that passes only if the second app's release is
@@ -95,3 +99,20 @@ def test_an_app_that_fails_to_install_ahead_fails_its_own_install_item(
         ]
     )
     assert "this chart refuses to render" in result.stdout.str()
+
+
+def test_on_a_cluster_that_stays_the_run_ends_when_its_namespaces_are_gone(
+    pytester: pytest.Pytester, harness_cluster: ClusterInfo, k8s: client.ApiClient
+) -> None:
+    """Removing an app never waits for its namespace (the next app does not wait), but
+    the run itself ends only when every namespace it made is gone."""
+    suite(pytester)
+    result = pytester.runpytest_subprocess(
+        f"--kubeconfig={harness_cluster.kubeconfig}", "-p", "no:cacheprovider", "-v"
+    )
+    result.assert_outcomes(passed=6)
+    match = re.search(r"helm-harness: run (\w+),", result.stdout.str())
+    assert match
+    left = client.CoreV1Api(k8s).list_namespace(label_selector=f"{LABEL_RUN}={match[1]}").items
+    assert [ns.metadata.name for ns in left] == []
+    assert "still being deleted" not in result.stdout.str()

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from harness.helm.client import Helm
 
 IMAGE_LOADING_PROVIDERS = ("kind", "k3d")
+NAMESPACES_GONE_WITHIN = 120.0  # s the run's end waits for its namespaces on a kept cluster
 APP_RECORD = "helm-harness.app"  # user property holding an app's JSON record
 WORKER_RUN_ID = "helm_harness_run_id"  # xdist workerinput keys
 WORKER_CLUSTER = "helm_harness_cluster"
@@ -75,6 +76,7 @@ class HarnessSession:
     # app label -> the apps it runs one after another with, and the object they share
     serialised: dict[str, list[str]] = field(default_factory=dict)
     prefetcher: Any = None  # plugin/prefetch.py: apps installed ahead of their items
+    adopted: bool = False  # an xdist worker using the controller's cluster
     closed: bool = False
 
     def cluster(self) -> ClusterInfo:
@@ -247,6 +249,7 @@ class HarnessSession:
 
     def adopt(self, shared: dict[str, Any]) -> None:
         """Use the cluster the xdist controller made; this process never deletes it."""
+        self.adopted = True
         self.info = ClusterInfo(
             provider=shared["provider"],
             name=shared["name"],
@@ -278,6 +281,38 @@ class HarnessSession:
             said.append(f"could not look for namespaces workers left ({selector}): {exc}")
         return said
 
+    def _keep_cluster(self) -> bool:
+        if self.options.keep_on_failure and self.any_app_failed:
+            return True
+        return self.options.keep_cluster or self.options.reuse_cluster
+
+    def _cluster_goes(self) -> bool:
+        """Whether the run deletes its cluster at the end (then its namespaces go with it)."""
+        return self.info is not None and self.info.created and not self._keep_cluster()
+
+    def _namespaces_left(self, timeout: float = NAMESPACES_GONE_WITHIN) -> list[str]:
+        """On a cluster that stays: the run's namespaces were deleted without waiting (the
+        next app did not wait for them); the run ends once they are gone, or says which
+        are still there and why."""
+        from harness.deploy.deployer import LABEL_OWNER, LABEL_RUN, OWNER
+        from harness.kube.resources import Resolver, lister
+        from harness.kube.wait import wait_for
+
+        selector = f"{LABEL_RUN}={self.options.run_id},{LABEL_OWNER}={OWNER}"
+        namespaces = lister(self.api, Resolver(self.api).by_name("namespaces"))
+        try:
+            wait_for(
+                namespaces,
+                lambda objects: not any(o["metadata"].get("deletionTimestamp") for o in objects),
+                expected="the run's namespaces gone",
+                timeout=timeout,
+                kind="Namespace",
+                label_selector=selector,
+            )
+        except Exception as exc:  # best effort at the end: say it, never fail the run here
+            return [f"some namespaces of this run are still being deleted: {_one_line(exc)}"]
+        return []
+
     def close(self) -> list[str]:
         """Remove what the run made (apps not yet removed, then the cluster); say what."""
         said: list[str] = []
@@ -293,6 +328,8 @@ class HarnessSession:
                 if note:
                     said.append(note)
         if "api" in self.__dict__:
+            if not self.adopted and not self._cluster_goes():
+                said.extend(self._namespaces_left())
             self.api.close()
         if self.provider is not None and self.info is not None:
             from harness.clusters.registry import release
@@ -301,9 +338,7 @@ class HarnessSession:
             if restarts is not None:
                 said.extend(restarts(self.info.name))
 
-            keep = self.options.keep_cluster or self.options.reuse_cluster
-            if self.options.keep_on_failure and self.any_app_failed:
-                keep = True
+            keep = self._keep_cluster()
             if release(self.provider, self.info, keep=keep, run_id=self.options.run_id):
                 said.append(f"deleted {self.info.provider} cluster {self.info.name}")
             elif self.info.created:
