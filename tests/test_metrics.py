@@ -5,13 +5,15 @@ simulated kubelet reports the usage a pod's ``ResourceUsage`` (per container) or
 ``kwok.x-k8s.io/usage-cpu``/``-memory`` annotations (per pod, each container) set, and the
 snapshot must read those figures back through metrics.k8s.io. metrics-server shows a pod
 after its second scrape of it (10-20 s; longer just after the cluster started), so those
-tests wait up to COLD_WAIT seconds for figures."""
+tests wait up to COLD_WAIT seconds for figures. A snapshot returns as soon as every pod has
+figures measured after it started: the tests of that measure how long it waited."""
 
 from __future__ import annotations
 
 import json
 import re
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +28,13 @@ from harness.checks.context import AppContext
 from harness.errors import CheckFailed, UsageError
 from harness.kube.wait import all_have_condition, wait_for
 from harness.report.snapshots import (
+    METRICS_WAIT,
     compare,
     cpu_millicores,
     format_cpu,
     format_memory,
     memory_bytes,
+    snapshot_ready,
     summary,
     take_snapshot,
 )
@@ -87,6 +91,22 @@ spec:
 """
 
 ANNOTATED_ONLY = CHART.split("---\n")[1]
+
+STATEFUL = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 1
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata:
+      labels: {app: db}
+      annotations: {kwok.x-k8s.io/usage-cpu: 100m, kwok.x-k8s.io/usage-memory: 50Mi}
+    spec:
+      containers: [{name: db, image: registry.example.invalid/db}]
+"""
 
 
 def metrics(timeout: float = COLD_WAIT, **spec: Any) -> Check:
@@ -284,6 +304,180 @@ def test_a_registered_metrics_server_not_yet_available_is_waited_for(
     result = take_snapshot(ctx, tmp_path, timings={}, wait=60)
     assert result["source"] == "metrics.k8s.io", result
     assert time.monotonic() >= until
+
+
+def until_ready(ctx: AppContext, timeout: float = COLD_WAIT) -> float:
+    """Seconds until snapshot_ready(ctx) says a snapshot would not wait."""
+    started = time.monotonic()
+    while not snapshot_ready(ctx):
+        assert time.monotonic() - started < timeout, "no fresh figures for the app's pods"
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def stamp(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def pod_start(pod: dict[str, Any]) -> datetime:
+    """The latest start of the pod's running containers (whole seconds, as the API says)."""
+    return max(
+        stamp(c["state"]["running"]["startedAt"]) for c in pod["status"]["containerStatuses"]
+    )
+
+
+def assert_measured_after_start(ctx: AppContext, document: dict[str, Any]) -> None:
+    pods = {pod["metadata"]["name"]: pod for pod in ctx.release_pods()}
+    for record in document["pods"]:
+        assert stamp(record["metrics_timestamp"]) > pod_start(pods[record["name"]]), record
+
+
+def test_a_snapshot_of_pods_measured_since_they_started_does_not_wait(
+    install_app: Any, k8s: client.ApiClient, tmp_path: Path
+) -> None:
+    chart = tiny_chart(tmp_path, "settled", ANNOTATED_ONLY)
+    ctx = install_ready(install_app, chart, k8s, pods=2)
+    until_ready(ctx)  # metrics-server's second scrape of the pods
+
+    started = time.monotonic()
+    result = take_snapshot(ctx, tmp_path / "report", timings={}, wait=METRICS_WAIT)
+    elapsed = time.monotonic() - started
+
+    assert result["source"] == "metrics.k8s.io" and result["reason"] is None, result
+    assert elapsed < 5, elapsed  # one look: no wait for the next scrape
+    assert ctx.metrics is not None and 0 <= ctx.metrics["waited_s"] <= elapsed
+    assert result["cpu_millicores"] == pytest.approx(2 * 300, abs=2)
+    assert result["memory_bytes"] == 2 * 200 * MI
+    assert_measured_after_start(ctx, ctx.metrics)
+
+    # wait=0 takes them too: they are there.
+    started = time.monotonic()
+    again = take_snapshot(ctx, tmp_path / "report", timings={}, wait=0)
+    assert time.monotonic() - started < 5
+    assert again["reason"] is None and again["memory_bytes"] == 2 * 200 * MI
+
+
+def test_a_snapshot_right_after_install_waits_for_the_first_fresh_figures_only(
+    install_app: Any, k8s: client.ApiClient, tmp_path: Path
+) -> None:
+    chart = tiny_chart(tmp_path, "fresh", ANNOTATED_ONLY)
+    ctx = install_ready(install_app, chart, k8s, pods=2)
+    assert not snapshot_ready(ctx)  # the pods' first figures come with the second scrape
+
+    result = take_snapshot(ctx, tmp_path / "report", timings={}, wait=COLD_WAIT)
+    returned = datetime.now(timezone.utc)
+
+    document = ctx.metrics
+    assert document is not None
+    assert result["reason"] is None, result
+    assert 0 < document["waited_s"] < COLD_WAIT
+    assert result["cpu_millicores"] == pytest.approx(2 * 300, abs=2)
+    assert result["memory_bytes"] == 2 * 200 * MI
+    assert_measured_after_start(ctx, document)
+    # It returned with the scrape that brought the figures, not at a fixed time: within the
+    # whole second the timestamp drops, a poll (1 s at most) and the API's latency.
+    newest = max(stamp(pod["metrics_timestamp"]) for pod in document["pods"])
+    assert (returned - newest).total_seconds() < 5, (returned, newest)
+
+
+def test_wait_0_takes_what_is_there_at_once(
+    install_app: Any, k8s: client.ApiClient, tmp_path: Path
+) -> None:
+    chart = tiny_chart(tmp_path, "nowait", ANNOTATED_ONLY)
+    ctx = install_ready(install_app, chart, k8s, pods=2)
+
+    started = time.monotonic()
+    result = take_snapshot(ctx, tmp_path, timings={}, wait=0)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 5, elapsed
+    assert ctx.metrics is not None and ctx.metrics["waited_s"] <= elapsed
+    assert result["pods"] == 2
+    if result["source"] == "metrics.k8s.io":  # else metrics-server was not Available yet
+        names = sorted(pod["metadata"]["name"] for pod in ctx.release_pods())
+        assert result["reason"] == (
+            f"no figures within 0s for pod(s) {', '.join(names)} "
+            "(metrics-server shows a pod after its second scrape of it)"
+        )
+        for pod in ctx.metrics["pods"]:
+            assert pod["containers"][0]["memory_bytes"] is None
+
+
+def test_the_figures_of_a_pod_replaced_under_the_same_name_are_waited_for(
+    install_app: Any, k8s: client.ApiClient, tmp_path: Path
+) -> None:
+    """A StatefulSet's pod replaced by a rolling update keeps its name, and metrics-server
+    goes on serving the old pod's last figures until its next scrape: the snapshot waits
+    for figures measured after the new pod started."""
+    ctx: AppContext = install_app(tiny_chart(tmp_path, "stateful", STATEFUL))
+    core, custom = client.CoreV1Api(k8s), client.CustomObjectsApi(k8s)
+    ns = ctx.namespace
+
+    def db_pod() -> Any:
+        return core.read_namespaced_pod("db-0", ns)
+
+    def served() -> dict[str, Any]:  # what `kubectl top pod db-0` reads
+        for _ in range(20):  # 404 while metrics-server's pod informer has no db-0
+            try:
+                item: Any = custom.get_namespaced_custom_object(
+                    "metrics.k8s.io", "v1beta1", ns, "pods", "db-0"
+                )
+                return dict(item)
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise
+                time.sleep(0.1)
+        raise AssertionError("metrics-server serves no figures for db-0")
+
+    wait_for(
+        core.list_namespaced_pod,
+        all_have_condition("Ready", at_least=1),
+        expected="db-0 Ready",
+        timeout=60,
+        namespace=ns,
+    )
+    until_ready(ctx)
+    # Right after a scrape, so that the old pod's figures are still served while it is
+    # replaced.
+    first = served()["timestamp"]
+    deadline = time.monotonic() + 30
+    while served()["timestamp"] == first:
+        assert time.monotonic() < deadline, "metrics-server did not scrape again"
+        time.sleep(0.2)
+    old_uid = db_pod().metadata.uid
+    client.AppsV1Api(k8s).patch_namespaced_stateful_set(
+        "db",
+        ns,
+        {
+            "spec": {
+                "template": {"metadata": {"annotations": {"kwok.x-k8s.io/usage-memory": "150Mi"}}}
+            }
+        },
+    )
+    wait_for(
+        core.list_namespaced_pod,
+        lambda pods: any(
+            p["metadata"]["uid"] != old_uid
+            and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions") or []
+            )
+            for p in pods
+        ),
+        expected="a new db-0 Ready",
+        timeout=30,
+        namespace=ns,
+    )
+    stale = served()
+    assert {c["name"]: c["usage"]["memory"] for c in stale["containers"]} == {"db": "50Mi"}
+    assert not snapshot_ready(ctx)
+
+    result = take_snapshot(ctx, tmp_path, timings={}, wait=COLD_WAIT)
+
+    assert result["reason"] is None, result
+    assert result["memory_bytes"] == 150 * MI
+    assert ctx.metrics is not None and 0 < ctx.metrics["waited_s"] < COLD_WAIT
+    assert_measured_after_start(ctx, ctx.metrics)
 
 
 # -- without a cluster ---------------------------------------------------------------------

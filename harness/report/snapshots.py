@@ -7,12 +7,15 @@ namespace, without Helm hook and test pods) and records:
 - CPU (millicores) and memory (working set, bytes) per container, from the metrics.k8s.io
   API, as ``kubectl top pods --containers`` shows them: metrics-server on kind and on the
   harness's kwok clusters (where kwok's simulated kubelet reports the usage a test or a
-  chart sets, see :mod:`harness.clusters.kwok`). metrics-server shows a pod only after
-  two scrapes of it (10-20 s on the harness's kwok clusters, up to 30 s at its default
-  15 s resolution), so a snapshot waits up to ``wait`` seconds (default
-  :data:`METRICS_WAIT`) for running pods that have no figures yet; pods still without
-  figures then get nulls and the reason says so. When the cluster does not serve the API
-  (no metrics-server) the figures are null and ``reason`` starts with ``metrics
+  chart sets, see :mod:`harness.clusters.kwok`). Only *fresh* figures are used (the rule
+  below). metrics-server shows a pod only after two scrapes of it (10-20 s on the
+  harness's kwok clusters, up to 30 s at its default 15 s resolution), so a snapshot
+  polls (every 0.1 s backing off to 1 s: the API cannot be watched) until every pod that
+  should have figures (running, not being deleted, with a running container) has fresh
+  ones, and returns at once then; ``wait`` seconds (default :data:`METRICS_WAIT`; 0: one
+  look, take what is there) is only the upper bound. Pods still without fresh figures
+  then get nulls and the reason says so. When the cluster does not serve the API (no
+  metrics-server) the figures are null and ``reason`` starts with ``metrics
   unavailable:``. Missing metrics never make a snapshot fail.
 - restarts per container, init containers included, from the pods' status;
 - time to ready per pod: its Ready condition's ``lastTransitionTime`` minus its
@@ -20,6 +23,43 @@ namespace, without Helm hook and test pods) and records:
   pods that are Ready;
 - the app's phase timings as the run recorded them (seconds from the start of the
   install to the end of ``helm install`` and to the first passing ``ready`` check).
+
+The freshness rule: a pod's PodMetrics is fresh when its ``timestamp`` is later than the
+pod's start, the latest ``state.running.startedAt`` of its running containers
+(``status.startTime`` when none has one; a pod with neither takes any PodMetrics); both are
+whole seconds (the API truncates them) and are compared as such. Stale figures are not
+used: the pod gets nulls and the reason says so. Why, from metrics-server v0.8
+(``pkg/storage``, ``pkg/scraper``):
+
+- It keeps the last two samples of each container from its scrapes of the kubelet's
+  ``/metrics/resource`` (every ``--metric-resolution``: 10 s on the harness's kwok
+  clusters, 15 s by default). ``timestamp`` is the newer sample's time (the kubelet's stats
+  time, else the scrape's start), ``window`` the time back to the older one; CPU is the
+  rate over that window, memory the working set at ``timestamp``. So ``timestamp`` is when
+  the figures were measured.
+- It pairs two samples only when the kubelet's ``container_start_time_seconds`` (the
+  runtime's start of the container, the API's ``state.running.startedAt``) precedes the
+  older one, and for a container 10 s old or more but younger than the resolution uses
+  that start as the older sample: a window it computes never begins before the container
+  started, and a fresh PodMetrics has a ``timestamp`` at least 10 s after it.
+- What it serves that is not of the pod as it runs now is its last PodMetrics from before
+  a container restarted, or before a pod of the same name (a StatefulSet's, replaced by an
+  upgrade) was created: it goes on serving that one until its next scrape. Its
+  ``timestamp`` is before the start.
+
+So the timestamp alone separates the two, at whole-second precision too (fresh: 10 s or more
+after the start; stale: before it). ``timestamp - window`` (the window's start) is not
+used: on metrics-server it never precedes the start for a fresh PodMetrics anyway, while
+kwok's simulated kubelet reports a container's age where its start time belongs (so
+metrics-server's check of it does not hold there) and reports pods before they run, so a
+pod's first window there may begin during its simulated start-up (its figures are still
+the pod's own: kwok's counters integrate the current usage), and other servers of the API
+mean something else by it (prometheus-adapter's ``window`` is its rate range, 5 m in
+kube-prometheus): young pods would never count.
+
+:func:`snapshot_ready` says, with one look (no wait), whether every such pod has fresh
+figures now, so a caller can take the snapshot when it would not wait and do other work
+meanwhile.
 
 :func:`take_snapshot` writes ``<report dir>/metrics/<suite>/<app>.json``::
 
@@ -29,12 +69,14 @@ namespace, without Helm hook and test pods) and records:
       "taken_at": "2025-06-01T12:00:00Z",
       "source": "metrics.k8s.io",           # or "unavailable"
       "reason": null,                        # why some or all figures are null
+      "waited_s": 11.204,                    # seconds spent getting figures, waits included
       "timings": {"install": 0.412, "ready": 2.915},
       "totals": {"cpu_millicores": 12.5, "memory_bytes": 44040192, "restarts": 0,
                  "time_to_ready_s": 3.0, "pods": 2},
       "pods": [
         {"name": "web-6c55f6c6c9-j4khr", "phase": "Running", "ready": true,
-         "time_to_ready_s": 3.0, "metrics_window_s": 10.0,
+         "time_to_ready_s": 3.0, "metrics_timestamp": "2025-06-01T11:59:58Z",
+         "metrics_window_s": 10.0,
          "containers": [
            {"name": "web", "init": false, "cpu_millicores": 6.25,
             "memory_bytes": 22020096, "restarts": 0}]}],
@@ -53,6 +95,7 @@ from a pod's spec beyond pod and container names: no env, args or values.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -70,7 +113,7 @@ from harness.kube.client import CLIENT_ERRORS, api_error, call
 from harness.kube.wait import Obj, retry_until
 from harness.units import parse_duration
 
-METRICS_WAIT = 20.0  # seconds a snapshot waits for figures of freshly started pods
+METRICS_WAIT = 20.0  # seconds a snapshot waits at most for figures of freshly started pods
 PODS_METRICS = "pods.metrics.k8s.io"
 METRICS_APISERVICE = "v1beta1.metrics.k8s.io"
 SOURCE = "metrics.k8s.io"
@@ -114,8 +157,12 @@ def snapshot(
     timings: Mapping[str, float] | None = None,
     wait: float = METRICS_WAIT,
 ) -> dict[str, Any]:
-    """The app's snapshot document (the file's content), also kept on ``ctx.metrics``."""
+    """The app's snapshot document (the file's content), also kept on ``ctx.metrics``.
+    Returns as soon as every pod that should have figures has fresh ones (the module
+    docstring's rule), after ``wait`` seconds at most."""
+    started = time.monotonic()
     pods, usage, reason = _read(ctx, wait)
+    waited = time.monotonic() - started
     records = [_pod_record(pod, usage) for pod in pods]
     document: dict[str, Any] = {
         "format": FORMAT,
@@ -126,6 +173,7 @@ def snapshot(
         "taken_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source": UNAVAILABLE if usage is None else SOURCE,
         "reason": reason,
+        "waited_s": round(waited, 3),
         "timings": {key: round(value, 3) for key, value in (timings or {}).items()},
         "totals": _totals(records, available=usage is not None),
         "pods": records,
@@ -206,9 +254,35 @@ def format_memory(count: float) -> str:
 # -- reading the cluster -------------------------------------------------------------------
 
 
+def snapshot_ready(ctx: AppContext) -> bool:
+    """Whether a snapshot taken now would not wait: every pod of the app that should have
+    figures (running, not being deleted, with a running container) has fresh ones (the
+    module docstring's rule), or the cluster does not serve metrics.k8s.io at all (no
+    wait would bring figures). One look: a list of the app's pods and one of their
+    PodMetrics, no waiting. False while a registered metrics-server is not Available yet
+    or the API answers with a passing error (a snapshot would wait for those too), so a
+    caller can do other work and take the snapshot once this is true, or when its own
+    bound passes (the snapshot then waits for what is left of it)."""
+    try:
+        pods_metrics = ctx.lister_for(ctx.resolver.by_name(PODS_METRICS))
+    except UsageError:
+        return _apiservice_state(ctx) is None
+    except CLIENT_ERRORS:  # discovery failing: a snapshot records that at once
+        return True
+    try:
+        usage = _usage(ctx, pods_metrics)
+    except _Pending:
+        return False
+    except KubeApiError:  # a lasting error: a snapshot records it at once
+        return True
+    waiting, stale = _not_fresh(ctx.release_pods(), usage)
+    return not waiting and not stale
+
+
 def _read(ctx: AppContext, wait: float) -> tuple[list[Obj], dict[str, Obj] | None, str | None]:
-    """The app's pods, their PodMetrics by pod name (None when the API is not usable) and
-    the reason figures are missing, if some are."""
+    """The app's pods, their fresh PodMetrics by pod name (None when the API is not
+    usable) and the reason figures are missing, if some are."""
+    bound = wait
     started = time.monotonic()
     try:
         pods_metrics = _metrics_lister(ctx, wait)
@@ -221,21 +295,12 @@ def _read(ctx: AppContext, wait: float) -> tuple[list[Obj], dict[str, Obj] | Non
 
     def attempt() -> None:
         pods = ctx.release_pods()
-        try:
-            items = pods_metrics(namespace=ctx.namespace)["items"]
-        except CLIENT_ERRORS as exc:
-            error = api_error(exc, SOURCE)
-            if isinstance(error, TransientApiError):
-                raise _Pending(f"{SOURCE} answered {error.status} {error.reason}") from exc
-            raise error from exc
-        usage = {item["metadata"]["name"]: item for item in items}
-        seen.append((pods, usage))
-        waiting = [_name(pod) for pod in pods if _expects_figures(pod) and _name(pod) not in usage]
-        if waiting:
-            raise _Pending(
-                f"no figures within {wait:g}s for pod(s) {', '.join(sorted(waiting))} "
-                "(metrics-server shows a pod after its second scrape of it)"
-            )
+        usage = _usage(ctx, pods_metrics)
+        waiting, stale = _not_fresh(pods, usage)
+        fresh = {name: item for name, item in usage.items() if name not in stale}
+        seen.append((pods, fresh))
+        if waiting or stale:
+            raise _Pending(_missing(bound, waiting, stale))
 
     try:
         retry_until(attempt, timeout=wait, retry_on=_Pending)
@@ -250,6 +315,78 @@ def _read(ctx: AppContext, wait: float) -> tuple[list[Obj], dict[str, Obj] | Non
             f"metrics unavailable: {SOURCE} answered {exc.status} {exc.reason}",
         )
     return seen[-1][0], seen[-1][1], None
+
+
+def _usage(ctx: AppContext, pods_metrics: Any) -> dict[str, Obj]:
+    """The namespace's PodMetrics by pod name; _Pending on a passing error."""
+    try:
+        items = pods_metrics(namespace=ctx.namespace)["items"]
+    except CLIENT_ERRORS as exc:
+        error = api_error(exc, SOURCE)
+        if isinstance(error, TransientApiError):
+            raise _Pending(f"{SOURCE} answered {error.status} {error.reason}") from exc
+        raise error from exc
+    return {item["metadata"]["name"]: item for item in items}
+
+
+def _not_fresh(pods: list[Obj], usage: Mapping[str, Obj]) -> tuple[list[str], set[str]]:
+    """The pods that should have figures and have no fresh ones, and every pod whose
+    figures are stale (measured before it, or one of its running containers, started)."""
+    stale = {_name(pod) for pod in pods if _name(pod) in usage and not _fresh(pod, usage)}
+    waiting = [
+        _name(pod)
+        for pod in pods
+        if _expects_figures(pod) and (_name(pod) not in usage or _name(pod) in stale)
+    ]
+    return waiting, stale
+
+
+def _missing(wait: float, waiting: list[str], stale: set[str]) -> str:
+    none = sorted(name for name in waiting if name not in stale)
+    old = sorted(name for name in waiting if name in stale)
+    parts = []
+    if none:
+        parts.append(f"no figures within {wait:g}s for pod(s) {', '.join(none)}")
+    if old:
+        parts.append(
+            f"{'none' if none else 'no figures'} newer than the pod's start within {wait:g}s "
+            f"for pod(s) {', '.join(old)}"
+        )
+    return "; ".join(parts) + " (metrics-server shows a pod after its second scrape of it)"
+
+
+def _fresh(pod: Obj, usage: Mapping[str, Obj]) -> bool:
+    """Whether the pod's PodMetrics was measured after the pod (its latest running
+    container) started, in whole seconds (the module docstring's rule)."""
+    item = usage.get(_name(pod))
+    if item is None:
+        return False
+    start = _pod_start(pod)
+    if start is None:
+        return True
+    try:
+        measured = _timestamp(str(item.get("timestamp") or ""))
+    except ValueError:  # no timestamp, or not one
+        return False
+    return measured.replace(microsecond=0) > start.replace(microsecond=0)
+
+
+def _pod_start(pod: Obj) -> datetime | None:
+    """The latest ``state.running.startedAt`` of the pod's running containers (sidecar
+    init containers too), else its ``status.startTime``, else None."""
+    status = pod.get("status") or {}
+    starts: list[datetime] = []
+    statuses = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
+    for container in statuses:
+        running = (container.get("state") or {}).get("running") or {}
+        with contextlib.suppress(ValueError):
+            starts.append(_timestamp(str(running.get("startedAt") or "")))
+    if starts:
+        return max(starts)
+    try:
+        return _timestamp(str(status.get("startTime") or ""))
+    except ValueError:
+        return None
 
 
 class _NotServed(Exception):
@@ -351,6 +488,7 @@ def _pod_record(pod: Obj, usage: Mapping[str, Obj] | None) -> dict[str, Any]:
             (pod.get("metadata") or {}).get("creationTimestamp"),
             ready.get("lastTransitionTime") if ready else None,
         ),
+        "metrics_timestamp": (pod_usage or {}).get("timestamp"),
         "metrics_window_s": _window(pod_usage),
         "containers": containers,
     }
@@ -431,6 +569,7 @@ __all__ = [
     "metrics_path",
     "parse_quantity_text",
     "snapshot",
+    "snapshot_ready",
     "summary",
     "take_snapshot",
 ]
