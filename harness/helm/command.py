@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ import pyhelm3.errors
 from harness.redact import redact_args
 
 log = logging.getLogger("harness.helm")
+# Helm is started from several threads at once (apps installed ahead, plugin/prefetch.py);
+# a start under way while another thread forks has failed with EFAULT: starts are taken
+# in turn (the Helm processes still run side by side).
+_SPAWNING = threading.Lock()
 
 PLAIN_HTTP_ENV = "HELM_HARNESS_PLAIN_HTTP"
 _CHART_NOT_FOUND = re.compile(
@@ -67,12 +72,13 @@ class HelmCommand(pyhelm3.command.Command):
             argv += ["--kube-context", str(self._kubecontext)]
         shown = " ".join(redact_args(argv))
         log.info("running: %s", shown)
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        with _SPAWNING:  # one process start at a time (installs run in threads)
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
         try:
             stdout, stderr = await proc.communicate(input)
         except asyncio.CancelledError:
