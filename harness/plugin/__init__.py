@@ -203,7 +203,7 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
     :mod:`harness.plugin.prefetch`)."""
     from harness.plugin.items import start_prefetch
 
-    if not session.config.option.collectonly and not hasattr(session.config, "workerinput"):
+    if not session.config.option.collectonly and session.items:
         start_prefetch(session)
     return (yield)
 

@@ -41,23 +41,37 @@ def start_prefetch(session: pytest.Session) -> None:
     """Install the run's apps ahead of their items, ``--max-parallel`` at once (see
     :mod:`harness.plugin.prefetch`); not when one at a time is asked for, or when the
     cluster cannot be had (the items say why)."""
-    from harness.plugin.prefetch import Prefetcher
+    from harness.plugin.prefetch import Prefetcher, in_order, worker_queue
 
     harness = session_of(session.config)
     at_once = harness.options.max_parallel
-    apps: dict[tuple[str, str], tuple[Suite, App, bool, bool]] = {}
-    for item in session.items:
-        if isinstance(item, HarnessItem):
-            key = (str(item.suite.path), item.app.name)
-            alone = f"{item.suite.path.name}::{item.app.name}" in harness.serialised
-            apps.setdefault(key, (item.suite, item.app, item.phase is not None, not alone))
-    if at_once <= 1 or sum(eligible for *_, eligible in apps.values()) < 1 or len(apps) < 2:
+    apps = _apps_in_order(session.items, harness.serialised)
+    if at_once <= 1 or len(apps) < 2:
         return
+    if hasattr(session.config, "workerinput"):
+        upcoming = worker_queue(session, lambda items: _apps_in_order(items, {}))
+        if upcoming is None:
+            return  # this xdist does not show its queue: install each app when it runs
+    else:
+        upcoming = in_order(apps)
     try:
         deployer = harness.deployer
     except HarnessError:
         return
-    harness.prefetcher = Prefetcher(deployer, list(apps.values()), ahead=at_once - 1)
+    harness.prefetcher = Prefetcher(deployer, upcoming, ahead=at_once - 1)
+
+
+def _apps_in_order(
+    items: list[pytest.Item], serialised: dict[str, list[str]]
+) -> list[tuple[Suite, App, bool, bool]]:
+    """The apps of ``items`` in their order: (suite, app, an upgrade run, may go ahead)."""
+    apps: dict[tuple[str, str], tuple[Suite, App, bool, bool]] = {}
+    for item in items:
+        if isinstance(item, HarnessItem):
+            key = (str(item.suite.path), item.app.name)
+            alone = f"{item.suite.path.name}::{item.app.name}" in serialised
+            apps.setdefault(key, (item.suite, item.app, item.phase is not None, not alone))
+    return list(apps.values())
 
 
 def install_order(suite: Suite) -> list[App]:

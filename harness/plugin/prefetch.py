@@ -10,19 +10,22 @@ its install done (or waits for the one under way) and its result, a failure incl
 the same as if the item had done it. ``--max-parallel 1`` installs each app when its item
 runs, as before.
 
-Not installed ahead: apps that render a cluster-scoped object another app of the run
-renders (they run one after another), and anything under xdist (a worker does not know
-which apps it will be given next). A failing run, ``-x`` or Ctrl-C stops handing out
-installs; those under way finish (Helm installs without waiting) and are removed with the
-rest of the run.
+Under ``-n N`` each worker does the same for the apps it has been given: the ones queued
+for it by the scheduler, read from pytest-xdist's queue of the worker (its ``torun``), in
+order. Not installed ahead: apps that render a cluster-scoped object another app of the
+run renders (they run one after another; under xdist a worker does not know which those
+are, and such an install ahead waits for the object's hold). A failing run, ``-x`` or
+Ctrl-C stops handing out installs; those under way finish (Helm installs without
+waiting) and are removed with the rest of the run.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from harness.deploy.deployer import Deployer
@@ -32,18 +35,18 @@ log = logging.getLogger("harness.prefetch")
 AppKey = tuple[str, str]  # (suite file, app name)
 
 
+Upcoming = list[tuple["Suite", "App", bool, bool]]  # (suite, app, upgrade run, may go ahead)
+
+
 class Prefetcher:
+    """``upcoming(suite, app)`` says which apps come after ``app`` in this process, in
+    order: the run's list without xdist; an xdist worker's own queue of items."""
+
     def __init__(
-        self,
-        deployer: Deployer,
-        # in item order: (suite, app, an upgrade run, may be installed ahead)
-        apps: list[tuple[Suite, App, bool, bool]],
-        *,
-        ahead: int,
+        self, deployer: Deployer, upcoming: Callable[[Suite, App], Upcoming], *, ahead: int
     ) -> None:
         self.deployer = deployer
-        self.apps = apps
-        self.index = {(str(s.path), a.name): i for i, (s, a, *_) in enumerate(apps)}
+        self.upcoming = upcoming
         self.ahead = ahead
         self.submitted: dict[AppKey, Future[None]] = {}
         self.pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="hh-install")
@@ -52,13 +55,10 @@ class Prefetcher:
 
     def reached(self, suite: Suite, app: App) -> None:
         """The items of ``app`` are running: keep the next ``ahead`` apps under way."""
-        position = self.index.get((str(suite.path), app.name))
-        if position is None:
-            return
         with self.lock:
             if self.stopped:
                 return
-            for later_suite, later_app, upgrade, eligible in self.apps[position + 1 :][
+            for later_suite, later_app, upgrade, eligible in self.upcoming(suite, app)[
                 : self.ahead
             ]:
                 key = (str(later_suite.path), later_app.name)
@@ -80,3 +80,40 @@ class Prefetcher:
         with self.lock:
             self.stopped = True
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def in_order(apps: Upcoming) -> Callable[[Suite, App], Upcoming]:
+    """What comes after an app in a run's list of apps (one process, no xdist)."""
+    index = {(str(s.path), a.name): i for i, (s, a, *_) in enumerate(apps)}
+
+    def after(suite: Suite, app: App) -> Upcoming:
+        position = index.get((str(suite.path), app.name))
+        return [] if position is None else apps[position + 1 :]
+
+    return after
+
+
+def worker_queue(
+    session: Any, apps_of: Callable[[list[Any]], Upcoming]
+) -> Callable[[Suite, App], Upcoming] | None:
+    """In an xdist worker: what comes after an app in the items the scheduler has queued
+    for this worker (pytest-xdist's ``WorkerInteractor.torun``, read under its lock), or
+    None when this version of xdist does not show it."""
+    interactor = next(
+        (
+            plugin
+            for plugin in session.config.pluginmanager.get_plugins()
+            if type(plugin).__name__ == "WorkerInteractor" and hasattr(plugin, "torun")
+        ),
+        None,
+    )
+    if interactor is None or not hasattr(interactor.torun, "lock"):
+        return None
+
+    def after(suite: Suite, app: App) -> Upcoming:
+        with interactor.torun.lock() as queued:
+            indices = [index for index in queued if isinstance(index, int)]
+        upcoming = apps_of([session.items[index] for index in indices])
+        return [entry for entry in upcoming if (entry[0], entry[1].name) != (suite, app.name)]
+
+    return after
