@@ -203,7 +203,7 @@ def test_an_outage_past_the_retries_fails_the_app_alone_with_one_line_each(
     assert code == 1, out
     assert "test_zz_after.py::test_after_the_app PASSED" in out
     assert "not torn down properly" not in out
-    assert "Traceback" not in out and "urllib3" not in out.replace("urllib3.exceptions", "")
+    assert "Traceback" not in out and "urllib3" not in out.replace("urllib3.exceptions", ""), out
     assert f"{app}::wait[configmap/go] FAILED" in out
     assert "ERROR at teardown of" in out and "removing " in out and " failed: " in out
     assert len(out.splitlines()) < 150, out

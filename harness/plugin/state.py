@@ -299,8 +299,8 @@ class HarnessSession:
         from harness.kube.wait import wait_for
 
         selector = f"{LABEL_RUN}={self.options.run_id},{LABEL_OWNER}={OWNER}"
-        namespaces = lister(self.api, Resolver(self.api).by_name("namespaces"))
         try:
+            namespaces = lister(self.api, Resolver(self.api).by_name("namespaces"))
             wait_for(
                 namespaces,
                 lambda objects: not any(o["metadata"].get("deletionTimestamp") for o in objects),
