@@ -25,6 +25,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from procs import peak_rss_mb, python_children  # bench/procs.py
+
 from harness.clusters.base import ClusterSpec
 from harness.clusters.kwok import KwokProvider
 from harness.units import parse_duration
@@ -52,35 +54,6 @@ def write_suites(folder: Path, apps: int) -> None:
             "apiVersion: helm-harness/v1\nkind: Suite\napps:\n"
             f"  - {{name: web{index:02}, chart: {CHART}, checks: [{{ready: {{}}}}]}}\n"
         )
-
-
-def peak_rss_mb(pid: int) -> float | None:
-    """The process's peak resident memory so far (VmHWM), in MB; None when it is gone."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024  # kB
-    return None
-
-
-def python_children(pid: int) -> list[int]:
-    """The Python processes whose parent is ``pid`` (xdist's workers, not Helm)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0].decode()
-        except OSError:
-            continue
-        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-        if parent == pid and "python" in Path(argv0).name:
-            found.append(int(entry.name))
-    return found
 
 
 def one_run(folder: Path, kubeconfig: Path, workers: int) -> Outcome:
