@@ -116,16 +116,3 @@ def test_on_a_cluster_that_stays_the_run_ends_when_its_namespaces_are_gone(
     left = client.CoreV1Api(k8s).list_namespace(label_selector=f"{LABEL_RUN}={match[1]}").items
     assert [ns.metadata.name for ns in left] == []
     assert "still being deleted" not in result.stdout.str()
-
-
-def test_an_xdist_worker_installs_the_apps_queued_for_it_ahead(
-    pytester: pytest.Pytester, harness_cluster: ClusterInfo
-) -> None:
-    """-n 1: one worker gets every app; it reads its own queue and installs the next ones
-    while the first is checked."""
-    suite(pytester)
-    result = pytester.runpytest_subprocess(
-        f"--kubeconfig={harness_cluster.kubeconfig}", "-p", "no:cacheprovider", "-v",
-        "-n", "1",
-    )  # fmt: skip
-    result.assert_outcomes(passed=6)

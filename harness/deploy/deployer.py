@@ -49,6 +49,11 @@ LABEL_SUITE = "helm-harness.io/suite"
 log = logging.getLogger("harness.deploy")
 
 
+class HeldAhead(HarnessError):
+    """An install ahead of its items met an object another release holds: it gives way
+    (the app's own install item installs it in its turn, waiting for the hold then)."""
+
+
 def namespace_name(run_id: str, suite: str, app: str) -> str:
     """``h-<run>-<suite>-<app>``, a valid DNS label (63 characters at most, a hash of the
     whole name when it would be longer). The suite is part of it because two suites of
@@ -217,14 +222,18 @@ class Deployer:
             self.refresh(ctx, app.upgrade_from or app.source)
             ctx.missing_crds = set()
 
-    def ensure_installed(self, suite: Suite, app: App, *, upgrade: bool = False) -> AppRun:
+    def ensure_installed(
+        self, suite: Suite, app: App, *, upgrade: bool = False, ahead: bool = False
+    ) -> AppRun:
         """Install ``app`` (its dependencies first) unless done; raises the install error.
         With ``upgrade``, the released version (``upgrade.from``) is installed."""
         run = self.app_run(suite, app)
         with run.lock:  # one install per app, whichever thread asks first
-            return self._ensure_installed(run, suite, app, upgrade)
+            return self._ensure_installed(run, suite, app, upgrade, ahead)
 
-    def _ensure_installed(self, run: AppRun, suite: Suite, app: App, upgrade: bool) -> AppRun:
+    def _ensure_installed(
+        self, run: AppRun, suite: Suite, app: App, upgrade: bool, ahead: bool = False
+    ) -> AppRun:
         if run.ctx is None and run.error is None:
             by_name = {a.name: a for a in suite.apps}
             for dependency in app.depends_on:
@@ -237,9 +246,11 @@ class Deployer:
             else:
                 try:
                     source = app.upgrade_from if upgrade and app.upgrade_from else app.source
-                    run.ctx = self._install(run, source)
+                    run.ctx = self._install(run, source, ahead=ahead)
                     if upgrade:
                         run.phase = PHASE_FROM
+                except HeldAhead:
+                    return run  # not now: its own install item installs it, in its turn
                 except BaseException as exc:
                     run.error = exc
                     if not isinstance(exc, Exception):
@@ -249,13 +260,15 @@ class Deployer:
         assert run.ctx is not None
         return run
 
-    def ensure_installed_quietly(self, suite: Suite, app: App, *, upgrade: bool = False) -> AppRun:
+    def ensure_installed_quietly(
+        self, suite: Suite, app: App, *, upgrade: bool = False, ahead: bool = False
+    ) -> AppRun:
         try:
-            return self.ensure_installed(suite, app, upgrade=upgrade)
+            return self.ensure_installed(suite, app, upgrade=upgrade, ahead=ahead)
         except Exception:
             return self.app_run(suite, app)
 
-    def _install(self, run: AppRun, source: ChartRef) -> AppContext:
+    def _install(self, run: AppRun, source: ChartRef, *, ahead: bool = False) -> AppContext:
         app = run.app
         started = run.started = time.monotonic()
         deadline = started + app.timeout
@@ -263,7 +276,7 @@ class Deployer:
         run.created_namespace = self._create_namespace(run)
         self._load_images(run, source)
         try:
-            release = self._install_when_free(run, source, deadline)
+            release = self._install_when_free(run, source, deadline, ahead=ahead)
         except HelmError as exc:
             raise self._explained(exc) from exc
         run.timings["install"] = time.monotonic() - started
@@ -280,7 +293,9 @@ class Deployer:
         self.refresh(ctx, source)
         return ctx
 
-    def _install_when_free(self, run: AppRun, source: ChartRef, deadline: float) -> Any:
+    def _install_when_free(
+        self, run: AppRun, source: ChartRef, deadline: float, *, ahead: bool = False
+    ) -> Any:
         """``helm install``; while Helm refuses because another release holds a rendered
         cluster-scoped object (an app of this run the clash check put first, or another
         run on a reused cluster), install again every few seconds until the deadline,
@@ -302,6 +317,8 @@ class Deployer:
                 hold = hold_of(exc.reason)
                 if hold is None:
                     raise
+                if ahead:  # an install ahead of its items never waits for a hold
+                    raise HeldAhead(hold.describe(self.run_id)) from exc
                 run.waited_for = hold.describe(self.run_id)
                 if time.monotonic() + POLL_SECONDS >= deadline:
                     waited = time.monotonic() - began
@@ -383,6 +400,8 @@ class Deployer:
         except Conflict:
             if run.app.namespace:  # the user's own namespace
                 return False
+            if run.created_namespace:  # made by an install ahead that gave way to a hold
+                return True
             raise
 
     def finalize(self, run: AppRun, *, keep: bool) -> str:

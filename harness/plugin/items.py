@@ -22,7 +22,7 @@ from harness.deploy.deployer import (
 from harness.errors import CheckFailed, HarnessError, HelmError, WaitTimeout
 from harness.kube.client import CLIENT_ERRORS, api_error
 from harness.plugin.state import session_of
-from harness.suite.graph import dependency_groups
+from harness.suite.graph import dependency_groups, install_order
 from harness.suite.model import App, Check, Suite, SuiteError, is_suite_file, load_suite
 
 if TYPE_CHECKING:
@@ -41,19 +41,16 @@ def start_prefetch(session: pytest.Session) -> None:
     """Install the run's apps ahead of their items, ``--max-parallel`` at once (see
     :mod:`harness.plugin.prefetch`); not when one at a time is asked for, or when the
     cluster cannot be had (the items say why)."""
-    from harness.plugin.prefetch import Prefetcher, in_order, worker_queue
+    from harness.plugin.prefetch import Prefetcher, in_order
 
+    if hasattr(session.config, "workerinput"):
+        return  # a worker knows neither its next apps for sure nor which ones clash
     harness = session_of(session.config)
     at_once = harness.options.max_parallel
     apps = _apps_in_order(session.items, harness.serialised)
     if at_once <= 1 or len(apps) < 2:
         return
-    if hasattr(session.config, "workerinput"):
-        upcoming = worker_queue(session, lambda items: _apps_in_order(items, {}))
-        if upcoming is None:
-            return  # this xdist does not show its queue: install each app when it runs
-    else:
-        upcoming = in_order(apps)
+    upcoming = in_order(apps)
     try:
         deployer = harness.deployer
     except HarnessError:
@@ -72,25 +69,6 @@ def _apps_in_order(
             alone = f"{item.suite.path.name}::{item.app.name}" in serialised
             apps.setdefault(key, (item.suite, item.app, item.phase is not None, not alone))
     return list(apps.values())
-
-
-def install_order(suite: Suite) -> list[App]:
-    """Apps with every dependency before its dependents, file order otherwise."""
-    by_name = {app.name: app for app in suite.apps}
-    done: list[App] = []
-    seen: set[str] = set()
-
-    def visit(app: App) -> None:
-        if app.name in seen:
-            return
-        seen.add(app.name)
-        for dependency in app.depends_on:
-            visit(by_name[dependency])
-        done.append(app)
-
-    for app in suite.apps:
-        visit(app)
-    return done
 
 
 class SuiteFile(pytest.File):

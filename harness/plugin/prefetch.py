@@ -10,13 +10,14 @@ its install done (or waits for the one under way) and its result, a failure incl
 the same as if the item had done it. ``--max-parallel 1`` installs each app when its item
 runs, as before.
 
-Under ``-n N`` each worker does the same for the apps it has been given: the ones queued
-for it by the scheduler, read from pytest-xdist's queue of the worker (its ``torun``), in
-order. Not installed ahead: apps that render a cluster-scoped object another app of the
-run renders (they run one after another; under xdist a worker does not know which those
-are, and such an install ahead waits for the object's hold). A failing run, ``-x`` or
-Ctrl-C stops handing out installs; those under way finish (Helm installs without
-waiting) and are removed with the rest of the run.
+Not installed ahead: apps that render a cluster-scoped object another app of the run
+renders (they run one after another), and anything under xdist: a worker knows neither
+which apps it will be given next for sure nor which of them clash (the controller's clash
+check keeps such pairs on one worker, in order; installed ahead, the later app could take
+the object first). An install ahead that meets an object another release holds gives way
+(its own install item installs it in turn). A failing run, ``-x`` or Ctrl-C stops handing
+out installs; those under way finish (Helm installs without waiting) and are removed with
+the rest of the run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from harness.deploy.deployer import Deployer
@@ -72,7 +73,7 @@ class Prefetcher:
             return
         # The outcome, a failure included, is kept on the app's run: its install item
         # reports it as if it had installed the app itself.
-        self.deployer.ensure_installed_quietly(suite, app, upgrade=upgrade)
+        self.deployer.ensure_installed_quietly(suite, app, upgrade=upgrade, ahead=True)
 
     def stop(self) -> None:
         """No more installs ahead; wait for those under way (bounded by Helm's own
@@ -89,31 +90,5 @@ def in_order(apps: Upcoming) -> Callable[[Suite, App], Upcoming]:
     def after(suite: Suite, app: App) -> Upcoming:
         position = index.get((str(suite.path), app.name))
         return [] if position is None else apps[position + 1 :]
-
-    return after
-
-
-def worker_queue(
-    session: Any, apps_of: Callable[[list[Any]], Upcoming]
-) -> Callable[[Suite, App], Upcoming] | None:
-    """In an xdist worker: what comes after an app in the items the scheduler has queued
-    for this worker (pytest-xdist's ``WorkerInteractor.torun``, read under its lock), or
-    None when this version of xdist does not show it."""
-    interactor = next(
-        (
-            plugin
-            for plugin in session.config.pluginmanager.get_plugins()
-            if type(plugin).__name__ == "WorkerInteractor" and hasattr(plugin, "torun")
-        ),
-        None,
-    )
-    if interactor is None or not hasattr(interactor.torun, "lock"):
-        return None
-
-    def after(suite: Suite, app: App) -> Upcoming:
-        with interactor.torun.lock() as queued:
-            indices = [index for index in queued if isinstance(index, int)]
-        upcoming = apps_of([session.items[index] for index in indices])
-        return [entry for entry in upcoming if (entry[0], entry[1].name) != (suite, app.name)]
 
     return after

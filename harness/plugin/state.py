@@ -222,7 +222,12 @@ class HarnessSession:
         removed. Every app is tried; when some could not be removed, a
         :class:`~harness.errors.HarnessError` says which and why, in one line each (what
         is left is removed with the run's namespaces, or by ``cluster sweep``)."""
+        from harness.suite.graph import install_order
+
         said, failed = [], []
+        if group_runs:  # dependents first, whichever thread made each app's run first
+            position = {app.name: i for i, app in enumerate(install_order(group_runs[0].suite))}
+            group_runs = sorted(group_runs, key=lambda run: position.get(run.app.name, 0))
         for run in reversed(group_runs):
             keep = self.options.keep_on_failure and (run.failed or run.error is not None)
             try:

@@ -17,7 +17,7 @@ from graphlib import CycleError, TopologicalSorter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.suite.model import Suite
+    from harness.suite.model import App, Suite
 
 Graph = Mapping[str, Collection[str]]
 
@@ -71,3 +71,22 @@ def depends_on(suite: Suite) -> dict[str, tuple[str, ...]]:
 def dependency_groups(suite: Suite) -> dict[str, str]:
     """App name -> the name of its ``dependsOn``-connected group (see :func:`groups`)."""
     return groups(depends_on(suite))
+
+
+def install_order(suite: Suite) -> list[App]:
+    """Apps with every dependency before its dependents, file order otherwise."""
+    by_name = {app.name: app for app in suite.apps}
+    done: list[App] = []
+    seen: set[str] = set()
+
+    def visit(app: App) -> None:
+        if app.name in seen:
+            return
+        seen.add(app.name)
+        for dependency in app.depends_on:
+            visit(by_name[dependency])
+        done.append(app)
+
+    for app in suite.apps:
+        visit(app)
+    return done
