@@ -88,7 +88,8 @@ def test_under_xdist_clashing_apps_run_one_after_another_on_one_worker(
     assert out.count(f"ClusterRole/{role}: they run one after another") == 1
 
 
-def test_clashing_apps_joined_by_depends_on_are_a_usage_error(pytester: pytest.Pytester) -> None:
+def pair_joined_by_depends_on(pytester: pytest.Pytester) -> None:
+    """pair.suite.yaml: second dependsOn first, both rendering ClusterRole/pod-reader."""
     chart = tiny_chart(pytester.path, "reader", ROLE)
     (chart / "values.yaml").write_text("roleName: pod-reader\n")
     (pytester.path / "pair.suite.yaml").write_text(
@@ -96,6 +97,10 @@ def test_clashing_apps_joined_by_depends_on_are_a_usage_error(pytester: pytest.P
         f"  - {{name: first, chart: {chart}}}\n"
         f"  - {{name: second, chart: {chart}, dependsOn: [first]}}\n"
     )
+
+
+def test_clashing_apps_joined_by_depends_on_are_a_usage_error(pytester: pytest.Pytester) -> None:
+    pair_joined_by_depends_on(pytester)
     result = pytester.runpytest_subprocess("--collect-only", "-q")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     err = result.stderr.str()
@@ -214,13 +219,7 @@ def test_under_xdist_a_clash_is_one_usage_error_from_the_controller(
 ) -> None:
     """With -n 2 the clash check runs once, on the controller: exit code 4 with the
     message, no INTERNALERROR from a worker, and nothing installed."""
-    chart = tiny_chart(pytester.path, "reader", ROLE)
-    (chart / "values.yaml").write_text("roleName: pod-reader\n")
-    (pytester.path / "pair.suite.yaml").write_text(
-        "apiVersion: helm-harness/v1\nkind: Suite\napps:\n"
-        f"  - {{name: first, chart: {chart}}}\n"
-        f"  - {{name: second, chart: {chart}, dependsOn: [first]}}\n"
-    )
+    pair_joined_by_depends_on(pytester)
     result = pytester.runpytest_subprocess("-n", "2", "--cluster=kwok", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     out = result.stdout.str() + result.stderr.str()

@@ -18,7 +18,7 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 
 from harness.checks.context import AppContext
-from harness.deploy.holds import POLL_SECONDS, hold_of
+from harness.deploy.holds import hold_of
 from harness.deploy.images import ImageLoader, LoadResult, images_in
 from harness.errors import (
     Conflict,
@@ -31,6 +31,7 @@ from harness.errors import (
 from harness.helm.client import Helm
 from harness.kube import manifests
 from harness.kube.client import call
+from harness.kube.wait import retry_until
 from harness.suite.model import App, ChartRef, Suite
 
 PHASE_FROM, PHASE_TO, PHASE_ROLLBACK = "from", "to", "rollback"
@@ -47,6 +48,14 @@ LABEL_APP = "helm-harness.io/app"
 LABEL_SUITE = "helm-harness.io/suite"
 
 log = logging.getLogger("harness.deploy")
+
+
+class _StillHeld(Exception):
+    """Helm refused the install because another release holds an object: try again."""
+
+    def __init__(self, refusal: HelmResourceExists) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal
 
 
 class HeldAhead(HarnessError):
@@ -302,16 +311,20 @@ class Deployer:
         noting whose the object was (see :mod:`harness.deploy.holds`)."""
         app = run.app
         began = time.monotonic()
-        while True:
+        installed: list[Any] = []
+
+        def attempt() -> None:
             left = max(int(deadline - time.monotonic()), 1)
             try:
-                return self.helm.install(
-                    app.release,
-                    source.chart,
-                    namespace=run.namespace,
-                    timeout=f"{left}s",
-                    create_namespace=False,
-                    **chart_values(app, source),
+                installed.append(
+                    self.helm.install(
+                        app.release,
+                        source.chart,
+                        namespace=run.namespace,
+                        timeout=f"{left}s",
+                        create_namespace=False,
+                        **chart_values(app, source),
+                    )
                 )
             except HelmResourceExists as exc:
                 hold = hold_of(exc.reason)
@@ -319,19 +332,24 @@ class Deployer:
                     raise
                 if ahead:  # an install ahead of its items never waits for a hold
                     raise HeldAhead(hold.describe(self.run_id)) from exc
+                if run.waited_for is None:
+                    log.info("%s: waiting for %s", app.name, hold.describe(self.run_id))
                 run.waited_for = hold.describe(self.run_id)
-                if time.monotonic() + POLL_SECONDS >= deadline:
-                    waited = time.monotonic() - began
-                    raise HelmResourceExists(
-                        exc.operation,
-                        exc.release,
-                        exc.namespace,
-                        f"{run.waited_for}; waited {waited:.0f}s for it to be free\n{exc.reason}",
-                    ) from exc
-                if run.waited_s == 0.0:
-                    log.info("%s: waiting for %s", app.name, run.waited_for)
-                time.sleep(POLL_SECONDS)
                 run.waited_s = time.monotonic() - began
+                raise _StillHeld(exc) from exc
+
+        try:
+            retry_until(attempt, timeout=max(deadline - time.monotonic(), 0.0), retry_on=_StillHeld)
+        except _StillHeld as held:
+            exc = held.refusal
+            waited = time.monotonic() - began
+            raise HelmResourceExists(
+                exc.operation,
+                exc.release,
+                exc.namespace,
+                f"{run.waited_for}; waited {waited:.0f}s for it to be free\n{exc.reason}",
+            ) from exc
+        return installed[-1]
 
     def _explained(self, exc: HelmError) -> HelmError:
         """On kwok, a webhook or aggregated API the API server could not reach is no fault

@@ -22,7 +22,6 @@ _HOLDER_NAMESPACE = re.compile(
     r'"meta\.helm\.sh/release-namespace" must equal "[^"]*": current value is "(?P<value>[^"]+)"'
 )
 _RUN_NAMESPACE = re.compile(r"^h-(?P<run>[0-9a-f]{8})-")
-POLL_SECONDS = 2.0  # between installs retried while the object is held
 
 
 @dataclass(frozen=True)
