@@ -157,6 +157,9 @@ def test_docs_list_every_option_and_provider_of_the_registries() -> None:
     documented = set(re.findall(r"^\| `(--[a-z0-9-]+)", options_page, re.M))
     documented |= set(re.findall(r"`(--[a-z0-9-]+)[ =`]", options_page))
     assert {option.flag for option in OPTIONS} <= documented
+    ini_keys = set(re.findall(r"^\| `--.*?\| (`helm_harness_.*?) \|", options_page, re.M))
+    documented_keys = {key for cell in ini_keys for key in re.findall(r"`(\w+)`", cell)}
+    assert documented_keys == {option.ini for option in OPTIONS}
     assert {"--metrics-wait", "--kind-image"} <= VALUE_OPTIONS
     assert "--upgrade" not in VALUE_OPTIONS
 

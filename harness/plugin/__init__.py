@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from harness.plugin.fixtures import harness_app, harness_cluster, helm, k8s  # offered here
-from harness.plugin.options import add_options
+from harness.plugin.options import add_options, resolve
 from harness.plugin.state import (
     APP_RECORD,
     WORKER_CLUSTER,
@@ -64,7 +64,15 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return make_scheduler(config, log)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """The options' values from the environment and ini files, before any plugin's
+    ``pytest_configure`` (a conftest's included) reads them."""
+    resolve(config)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    resolve(config)  # again, for runs that skip pytest_cmdline_main; a no-op otherwise
     opt = config.option
     kubeconfig = getattr(opt, "harness_kubeconfig", None)
     if opt.harness_cluster == "existing" and kubeconfig is None:

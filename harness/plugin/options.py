@@ -1,8 +1,15 @@
 """The one table of helm-harness's pytest options, and the parsers of their values.
 
-``pytest_addoption`` adds every row; ``helm-harness run`` derives from it which options take
-a value (:data:`VALUE_OPTIONS`); the docs' option table lists the same rows. The provider
+``pytest_addoption`` adds every row, as a command-line option and as an ini key
+(``helm_harness_<flag>`` in ``pytest.ini``, ``tox.ini``, ``setup.cfg`` or pyproject's
+``[tool.pytest.ini_options]``); ``helm-harness run`` derives from it which options take a
+value (:data:`VALUE_OPTIONS`); the docs' option table lists the same rows. The provider
 choices come from the provider registry. A bad value is a usage error (exit code 4).
+
+Where a value comes from, first found wins: the command line, the option's environment
+variable (two have one), the ini key, the built-in default. So the command line
+starts every option as "not given" (``None``) and :func:`resolve` fills in the rest, before
+any ``pytest_configure`` reads them.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -65,18 +72,67 @@ class Option:
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
     action: Any = None  # "store_true", argparse.BooleanOptionalAction, or None: takes a value
+    env: str | None = None  # an environment variable that gives the value
+    path: bool = False  # a path: in an ini file, relative to that file's folder
 
     @property
     def takes_value(self) -> bool:
         return self.action is None
 
-    def add_to(self, group: Any) -> None:
-        kwargs: dict[str, Any] = {"dest": self.dest, "help": self.help, "default": self.default}
+    @property
+    def ini(self) -> str:
+        """The ini key: ``--cluster-name`` is ``helm_harness_cluster_name``."""
+        return "helm_harness_" + self.flag.removeprefix("--").replace("-", "_")
+
+    def add_to(self, group: Any, parser: pytest.Parser) -> None:
+        # None: not given on the command line (resolve() fills in the rest)
+        kwargs: dict[str, Any] = {"dest": self.dest, "help": self.help, "default": None}
         for name in ("type", "metavar", "choices", "action"):
             value = getattr(self, name)
             if value is not None:
                 kwargs[name] = list(value) if name == "choices" else value
         group.addoption(self.flag, **kwargs)
+        parser.addini(self.ini, f"{self.help} (as {self.flag})", type=self.ini_type, default=None)
+
+    @property
+    def ini_type(self) -> Literal["bool", "string"]:
+        return "string" if self.takes_value else "bool"
+
+    def convert(self, text: str, *, base: Path | None = None) -> Any:
+        """``text`` (from the environment or an ini file) as the command line would have it."""
+        if self.path and base is not None and not Path(text).expanduser().is_absolute():
+            text = str(base / text)
+        if self.choices is not None and text not in self.choices:
+            raise pytest.UsageError(f"{text!r} is not one of {', '.join(self.choices)}")
+        return self.type(text) if self.type is not None else text
+
+    def value(self, config: pytest.Config) -> Any:
+        """This option's value in ``config``: the command line's, else the environment's,
+        else the ini file's, else the default."""
+        given = getattr(config.option, self.dest, None)
+        if given is not None:
+            return given
+        if self.env and os.environ.get(self.env):
+            return self._converted(os.environ[self.env], f"${self.env}")
+        raw = config.getini(self.ini)  # also from `-o KEY=VALUE`
+        if raw is not None:
+            if not self.takes_value:
+                return bool(raw)
+            where = f"{self.ini} in {config.inipath}" if config.inipath else self.ini
+            return self._converted(str(raw).strip(), where, base=_ini_folder(config))
+        if isinstance(self.default, str) and self.type is not None:
+            return self.type(self.default)
+        return self.default
+
+    def _converted(self, text: str, where: str, *, base: Path | None = None) -> Any:
+        try:
+            return self.convert(text, base=base)
+        except pytest.UsageError as exc:
+            raise pytest.UsageError(f"{where} = {text!r}: {exc}") from None
+
+
+def _ini_folder(config: pytest.Config) -> Path:
+    return config.inipath.parent if config.inipath is not None else config.rootpath
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -100,6 +156,7 @@ OPTIONS: tuple[Option, ...] = (
         "the provider's config: kind and k3d --config, extra kwokctl -c for kwok",
         type=existing_file,
         metavar="FILE",
+        path=True,
     ),
     Option(
         "--k8s-version",
@@ -114,6 +171,7 @@ OPTIONS: tuple[Option, ...] = (
         "kubeconfig of an existing cluster",
         type=existing_file,
         metavar="FILE",
+        path=True,
     ),
     Option("--context", "harness_context", "context in --kubeconfig", metavar="NAME"),
     Option(
@@ -121,8 +179,8 @@ OPTIONS: tuple[Option, ...] = (
         "harness_kind_image",
         "kind node image of a created cluster (default: $HELM_HARNESS_KIND_IMAGE, else the "
         "kind config's nodes[].image, else from --k8s-version, else kind's own)",
-        default=os.environ.get("HELM_HARNESS_KIND_IMAGE") or None,
         metavar="IMAGE",
+        env="HELM_HARNESS_KIND_IMAGE",
     ),
     Option(
         "--load-images",
@@ -196,9 +254,10 @@ OPTIONS: tuple[Option, ...] = (
         "harness_metrics_wait",
         "how long an app's metric snapshot may wait for figures of new pods "
         "(default 20s, or $HELM_HARNESS_METRICS_WAIT; 0: take what is there)",
-        default=os.environ.get("HELM_HARNESS_METRICS_WAIT", "20s"),
+        default="20s",
         type=duration,
         metavar="DURATION",
+        env="HELM_HARNESS_METRICS_WAIT",
     ),
     Option(
         "--max-parallel",
@@ -244,6 +303,7 @@ OPTIONS: tuple[Option, ...] = (
         "where reports and failure bundles go (default: harness-report)",
         default="harness-report",
         metavar="DIR",
+        path=True,
     ),
 )
 
@@ -254,4 +314,11 @@ VALUE_OPTIONS = frozenset(option.flag for option in OPTIONS if option.takes_valu
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("helm-harness", "helm-harness: clusters and charts")
     for option in OPTIONS:
-        option.add_to(group)
+        option.add_to(group, parser)
+
+
+def resolve(config: pytest.Config) -> None:
+    """Give every option its value (command line, environment, ini file, default) in
+    ``config.option``. Idempotent: a value once set is the command line's from then on."""
+    for option in OPTIONS:
+        setattr(config.option, option.dest, option.value(config))
