@@ -1,8 +1,10 @@
-"""``helm-harness report --merge DIR... -o OUT``: one report from the report dirs of the
-shards of a run (``--shard K/N`` on several machines). Apps, items and plain tests are
-put together (shards cover disjoint apps), outcome counts summed, the time span widened;
-bundles and metric snapshots are copied under OUT with the same relative paths, the
-JUnit files' test suites are joined into one file, and report.html is rendered anew."""
+"""Report dirs rendered again from their run records: ``helm-harness report DIR``
+(:func:`rerender`: ``report.html`` and ``report.md`` from ``results.json`` alone) and
+``helm-harness report --merge DIR... -o OUT`` (:func:`merge`): one report from the report
+dirs of the shards of a run (``--shard K/N`` on several machines). Apps, items and plain
+tests are put together (shards cover disjoint apps), outcome counts summed, the time span
+widened; bundles and metric snapshots are copied under OUT with the same relative paths,
+the JUnit files' test suites are joined into one file, and the pages are rendered anew."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
-from harness.report.html import _not_a_record, render
+from harness.files import write_atomic
+from harness.report import markdown
+from harness.report.html import render
 
 
 def load(folder: Path) -> dict[str, Any]:
@@ -29,6 +33,40 @@ def load(folder: Path) -> dict[str, Any]:
     if problem:
         raise UsageError(f"{source}: not a helm-harness run record: {problem}")
     return results
+
+
+def _not_a_record(results: Any) -> str:
+    if not isinstance(results, dict):
+        return f"expected a JSON object, found {type(results).__name__}"
+    schema = results.get("schema")
+    if not isinstance(schema, str) or not schema.startswith("helm-harness/results/"):
+        return f"'schema' is {schema!r}, expected 'helm-harness/results/v1'"
+    for key, kind in (("outcomes", dict), ("apps", list), ("tests", list)):
+        if not isinstance(results.get(key), kind):
+            return f"'{key}' is missing or not a{'n object' if kind is dict else ' list'}"
+    return ""
+
+
+def write_pages(folder: Path, results: dict[str, Any]) -> list[Path]:
+    """Write report.html and report.md of a run record into ``folder``; return them.
+    Both are rendered before either is written, so a record that fails to render leaves
+    the folder as it was."""
+    page, summary = render(results), markdown.render(results)
+    return [
+        write_atomic(folder / "report.html", page),
+        write_atomic(folder / "report.md", summary),
+    ]
+
+
+def rerender(folder: Path) -> Path:
+    """Render ``folder/report.html`` and ``folder/report.md`` again from
+    ``folder/results.json``; returns report.html. UsageError when there is no results.json
+    or it is not a run record."""
+    results = load(folder)
+    try:
+        return write_pages(folder, results)[0]
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise UsageError(f"{folder / 'results.json'}: malformed run record: {exc}") from exc
 
 
 def merge_results(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -70,7 +108,7 @@ def merge_junit(sources: Sequence[Path], target: Path) -> None:
 
 
 def merge(folders: Sequence[Path], output: Path) -> Path:
-    """Write the merged report into ``output``; returns its report.html."""
+    """Write the merged report into ``output``; returns its report.html (report.md beside it)."""
     if not folders:
         raise UsageError("report --merge needs at least one report dir")
     records = [load(folder) for folder in folders]
@@ -82,6 +120,4 @@ def merge(folders: Sequence[Path], output: Path) -> Path:
     merged = merge_results(records)
     (output / "results.json").write_text(json.dumps(merged, indent=2), encoding="utf-8")
     merge_junit([folder / "junit.xml" for folder in folders], output / "junit.xml")
-    page = output / "report.html"
-    page.write_text(render(merged), encoding="utf-8")
-    return page
+    return write_pages(output, merged)[0]
