@@ -26,11 +26,15 @@ from exc``)::
     │                               (what was expected, what was last observed)
     ├── CheckFailed                 a health check found the app unhealthy
     │                               (expected, observed, evidence, runbook)
+    ├── Stopped                     work done ahead in a thread was stopped: the run is
+    │                               ending (a failure with -x, Ctrl-C); never an app's fault
     ├── portforward.PortForwardError  a pod port could not be reached (namespace, target,
     │                               port, the API server's or kubelet's reason)
+    ├── notify.NotifyError          an alert did not reach its URL (shown as scheme and host)
+    │   └── NotifyUnavailable       no connection, no answer, 429, 5xx (also a TemporaryError)
     └── kwok_sim.SimulationError    kwok did not take a simulated port/log setting up
 
-The last two live beside the code that raises them.
+The last three live beside the code that raises them.
 
 ``TemporaryError`` marks errors worth retrying (API server hiccups); everything else is
 permanent. :func:`harness.kube.client.api_error` turns the Kubernetes client's exceptions
@@ -189,3 +193,8 @@ class CheckFailed(HarnessError):
         self.details = details
         text = f"expected {expected}; observed {observed}"
         super().__init__(text + (f"\n{details}" if details else ""))
+
+
+class Stopped(HarnessError):
+    """Work a thread did ahead of its items was stopped because the run is ending
+    (:mod:`harness.stopping`)."""

@@ -10,6 +10,7 @@ import base64
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 MASK = "******"
 MIN_SECRET_LENGTH = 4  # shorter strings ("1", "yes") are too common to scrub from text
@@ -19,8 +20,33 @@ SECRET_KEY = re.compile(r"(pass(word|wd)?|pwd|secret|token|key|credential|auth|c
 URL_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+:)[^\s/@]+@")
 
 
+# Options whose value is a URL that carries its token in the path or query (a webhook's,
+# ``--notify``), on the command line or as an ini key given with ``-o``.
+URL_TOKEN_OPTION = re.compile(r"(?P<head>(?:--notify|helm_harness_notify)=)(?P<urls>.*)", re.S)
+URL_TOKEN_FLAGS = ("--notify",)
+
+
 def looks_secret(name: str) -> bool:
     return bool(SECRET_KEY.search(name))
+
+
+def url_origin(url: str) -> str:
+    """A URL shown as ``scheme://host[:port]`` only: what it may carry in its user info,
+    path or query (a webhook's token) left out; the mask for what is no URL."""
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return MASK
+    if not parts.scheme or not host:
+        return MASK
+    netloc = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{netloc}" + (f":{port}" if port else "")
+
+
+def _token_urls(text: str) -> str:
+    """Each URL of ``text`` (separated by white space) as its origin and the mask."""
+    return " ".join(f"{url_origin(url)}/{MASK}" for url in text.split())
 
 
 def mask_url_credentials(text: str) -> str:
@@ -49,14 +75,19 @@ def redact_args(args: Sequence[object]) -> list[str]:
     """A command line as text, fit for a record, a report or a log: the values of
     secret-looking flags (``--password=x``, ``--token x``, ``--kube-token x``), of Helm's
     ``--set key=value`` assignments whose key looks secret, and the passwords in URLs
-    masked; a multi-line argument (a script, a document) shown as ``<multi-line>``."""
+    masked; ``--notify URL`` (also ``-o helm_harness_notify=URL``) as the URL's scheme and
+    host; a multi-line argument (a script, a document) shown as ``<multi-line>``."""
     texts = [str(arg) for arg in args]
     secrets = secret_flag_values(texts)
     out = []
     for index, arg in enumerate(texts):
         flag, sep, value = arg.partition("=")
         previous = texts[index - 1] if index else ""
-        if sep and flag in SET_FLAGS:
+        if URL_TOKEN_OPTION.search(arg):
+            out.append(URL_TOKEN_OPTION.sub(lambda m: m["head"] + _token_urls(m["urls"]), arg))
+        elif previous in URL_TOKEN_FLAGS:
+            out.append(_token_urls(arg))
+        elif sep and flag in SET_FLAGS:
             out.append(f"{flag}={_redact_assignments(value)}")
         elif previous in SET_FLAGS:
             out.append(_redact_assignments(arg))

@@ -124,6 +124,7 @@ class AppRun:
             "failed": self.failed or self.error is not None,
             "metrics": self.metrics,
             "runbook": self.app.runbook,
+            "owners": list(self.app.owners),
             "upgrade": self.upgrade_summary(),
             "images_loaded": self.images.present if self.images else [],
             "waited_for": self.waited_for,

@@ -123,15 +123,23 @@ def pytest_configure(config: pytest.Config) -> None:
         load_images=opt.harness_load_images,
         api_retry=opt.harness_api_retry,
         max_parallel=opt.harness_max_parallel,
+        notify=tuple(opt.harness_notify or ()),
+        notify_timeout=opt.harness_notify_timeout,
     )
     harness = config.stash[session_key] = HarnessSession(options)
     if WORKER_CLUSTER in workerinput:
         harness.adopt(workerinput[WORKER_CLUSTER])
     harness.cluster_error = workerinput.get(WORKER_CLUSTER_ERROR)
-    if not hasattr(config, "workerinput"):  # reports are written by the controller only
+    if not hasattr(config, "workerinput"):  # reports (and alerts) come from the controller
         from harness.report.plugin import ReportPlugin
 
-        config.pluginmanager.register(ReportPlugin(config), "helm-harness-reports")
+        reports = ReportPlugin(config)
+        config.pluginmanager.register(reports, "helm-harness-reports")
+        if options.notify:
+            from harness.report.notify import Notifier
+
+            notifier = Notifier(reports, options.notify, options.notify_timeout)
+            config.pluginmanager.register(notifier, "helm-harness-notify")
     _terminate_like_interrupt()
 
 

@@ -21,11 +21,12 @@ from harness.deploy.deployer import (
 )
 from harness.errors import CheckFailed, HarnessError, HelmError, WaitTimeout
 from harness.kube.client import CLIENT_ERRORS, api_error
-from harness.plugin.state import session_of
+from harness.plugin.state import OWNERS_SEPARATOR, session_of
 from harness.suite.graph import dependency_groups, install_order
 from harness.suite.model import App, Check, Suite, SuiteError, is_suite_file, load_suite
 
 if TYPE_CHECKING:
+    from harness.plugin.prefetch import Upcoming
     from harness.plugin.state import HarnessSession
 
 DEFAULT_CHECKS = (Check(kind="ready", spec={}), Check(kind="helmTest", spec={}))
@@ -208,6 +209,8 @@ class HarnessItem(pytest.Item):
             props["chart_version"] = run.chart_version
         if self.runbook:
             props["runbook"] = self.runbook
+        if self.app.owners:
+            props["owners"] = OWNERS_SEPARATOR.join(self.app.owners)
         if self.bundle is not None:
             props["bundle"] = str(self.bundle)
         return props
@@ -227,6 +230,8 @@ class HarnessItem(pytest.Item):
         if not isinstance(exc, HarnessError):  # the API failed past its retries
             exc = api_error(exc)
         lines = [f"{self.app.name}::{self.name}: {exc}"]
+        if self.app.owners:
+            lines.append(f"owners: {OWNERS_SEPARATOR.join(self.app.owners)}")
         if self.runbook:
             lines.append(f"runbook: {self.runbook}")
         if self.bundle is not None:

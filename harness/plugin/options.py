@@ -7,9 +7,11 @@ value (:data:`VALUE_OPTIONS`); the docs' option table lists the same rows. The p
 choices come from the provider registry. A bad value is a usage error (exit code 4).
 
 Where a value comes from, first found wins: the command line, the option's environment
-variable (two have one), the ini key, the built-in default. So the command line
+variable (three have one), the ini key, the built-in default. So the command line
 starts every option as "not given" (``None``) and :func:`resolve` fills in the rest, before
-any ``pytest_configure`` reads them.
+any ``pytest_configure`` reads them. A repeatable option (``--notify``) is a list: given
+once or more on the command line, or as values separated by white space in its
+environment variable or ini key; the first place that gives any wins, as for the others.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Literal
 import pytest
 
 from harness.clusters.registry import PROVIDER_CHOICES
+from harness.report.notify import parse_target
 from harness.units import normalize_k8s_version, parse_duration
 
 
@@ -58,6 +61,7 @@ duration = value_type(parse_duration, pytest.UsageError)
 existing_file = value_type(_existing_file, pytest.UsageError)
 count = value_type(_count, pytest.UsageError)
 k8s_version = value_type(normalize_k8s_version, pytest.UsageError)
+notify_target = value_type(parse_target, pytest.UsageError)
 
 
 @dataclass(frozen=True)
@@ -71,13 +75,20 @@ class Option:
     type: Callable[[str], Any] | None = None
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
-    action: Any = None  # "store_true", argparse.BooleanOptionalAction, or None: takes a value
+    # "store_true", argparse.BooleanOptionalAction, "append" (repeatable: a list of values),
+    # or None: takes a value
+    action: Any = None
     env: str | None = None  # an environment variable that gives the value
     path: bool = False  # a path: in an ini file, relative to that file's folder
+    secret: bool = False  # a value never quoted in messages (a URL with a token)
 
     @property
     def takes_value(self) -> bool:
-        return self.action is None
+        return self.action is None or self.repeatable
+
+    @property
+    def repeatable(self) -> bool:
+        return bool(self.action == "append")
 
     @property
     def ini(self) -> str:
@@ -99,7 +110,13 @@ class Option:
         return "string" if self.takes_value else "bool"
 
     def convert(self, text: str, *, base: Path | None = None) -> Any:
-        """``text`` (from the environment or an ini file) as the command line would have it."""
+        """``text`` (from the environment or an ini file) as the command line would have it:
+        for a repeatable option, each of its values separated by white space."""
+        if self.repeatable:
+            return [self._convert_one(part, base=base) for part in text.split()]
+        return self._convert_one(text, base=base)
+
+    def _convert_one(self, text: str, *, base: Path | None = None) -> Any:
         if self.path and base is not None and not Path(text).expanduser().is_absolute():
             text = str(base / text)
         if self.choices is not None and text not in self.choices:
@@ -128,7 +145,8 @@ class Option:
         try:
             return self.convert(text, base=base)
         except pytest.UsageError as exc:
-            raise pytest.UsageError(f"{where} = {text!r}: {exc}") from None
+            shown = "(not shown: it may hold a token)" if self.secret else repr(text)
+            raise pytest.UsageError(f"{where} = {shown}: {exc}") from None
 
 
 def _ini_folder(config: pytest.Config) -> Path:
@@ -296,6 +314,27 @@ OPTIONS: tuple[Option, ...] = (
         "with -n N: a cluster per xdist worker instead of one shared by all",
         default=False,
         action="store_true",
+    ),
+    Option(
+        "--notify",
+        "harness_notify",
+        "when something failed, send one message about the run to URL (repeatable): Slack's "
+        "body for hooks.slack.com/services URLs and slack+https://..., else JSON (default: "
+        "$HELM_HARNESS_NOTIFY, URLs separated by spaces)",
+        default=(),
+        type=notify_target,
+        metavar="URL",
+        action="append",
+        env="HELM_HARNESS_NOTIFY",
+        secret=True,
+    ),
+    Option(
+        "--notify-timeout",
+        "harness_notify_timeout",
+        "how long the run's alerts may take in all, retries included (default 30s)",
+        default="30s",
+        type=duration,
+        metavar="DURATION",
     ),
     Option(
         "--report-dir",

@@ -25,10 +25,12 @@ if TYPE_CHECKING:
     from harness.deploy.deployer import AppRun, Deployer
     from harness.deploy.images import ImageLoader
     from harness.helm.client import Helm
+    from harness.report.notify import Target
 
 IMAGE_LOADING_PROVIDERS = ("kind", "k3d")
 NAMESPACES_GONE_WITHIN = 120.0  # s the run's end waits for its namespaces on a kept cluster
 APP_RECORD = "helm-harness.app"  # user property holding an app's JSON record
+OWNERS_SEPARATOR = ", "  # between an app's owners in its items' `owners` property
 WORKER_RUN_ID = "helm_harness_run_id"  # xdist workerinput keys
 WORKER_CLUSTER = "helm_harness_cluster"
 WORKER_CLUSTER_ERROR = "helm_harness_cluster_error"
@@ -61,6 +63,8 @@ class RunOptions:
     load_images: bool = True
     api_retry: float = 30.0
     max_parallel: int = 4
+    notify: tuple[Target, ...] = ()  # where the alert of a run with failures goes
+    notify_timeout: float = 30.0  # seconds all alerts may take
 
 
 @dataclass

@@ -12,14 +12,10 @@ Links are made only for http(s) runbooks and for bundle files inside the report 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
-
-from harness.errors import UsageError
-from harness.files import write_atomic
 
 if TYPE_CHECKING:
     import jinja2
@@ -45,49 +41,20 @@ def render(results: Mapping[str, Any]) -> str:
     counts = _mapping(results.get("outcomes"))
     bad = _bad_count(counts)
     status = "failed" if bad else "passed"
+    failures = _failures(apps, tests)
     page = {
         "title": f"helm-harness report {results.get('run_id') or ''}".strip(),
         "header": _header(results, status),
         "summary": _summary(results, counts, bad),
         "apps": _app_rows(apps),
+        "show_owners": any(_owners(app) for app in apps),
         "charts": _charts(apps) if apps else None,
-        "failures": _failures(apps, tests),
+        "failures": failures,
+        "by_owner": _by_owner(failures),
         "tests": _test_rows(tests),
         "footer": _footer(results),
     }
     return _environment().get_template("report.html.j2").render(page=page)
-
-
-def rerender(folder: Path) -> Path:
-    """Render ``folder/report.html`` again from ``folder/results.json``; UsageError when
-    there is no results.json or it is not a run record."""
-    source = folder / "results.json"
-    if not source.is_file():
-        raise UsageError(f"{folder}: no results.json here (is it a helm-harness report dir?)")
-    try:
-        results = json.loads(source.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UsageError(f"{source}: not readable JSON: {exc}") from exc
-    problem = _not_a_record(results)
-    if problem:
-        raise UsageError(f"{source}: not a helm-harness run record: {problem}")
-    try:
-        page = render(results)
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise UsageError(f"{source}: malformed run record: {exc}") from exc
-    return write_atomic(folder / "report.html", page)
-
-
-def _not_a_record(results: Any) -> str:
-    if not isinstance(results, dict):
-        return f"expected a JSON object, found {type(results).__name__}"
-    schema = results.get("schema")
-    if not isinstance(schema, str) or not schema.startswith("helm-harness/results/"):
-        return f"'schema' is {schema!r}, expected 'helm-harness/results/v1'"
-    for key, kind in (("outcomes", dict), ("apps", list), ("tests", list)):
-        if not isinstance(results.get(key), kind):
-            return f"'{key}' is missing or not a{'n object' if kind is dict else ' list'}"
-    return ""
 
 
 def outcome_bar(counts: Mapping[str, Any]) -> str:
@@ -221,6 +188,10 @@ def recorded_memory_mib(metrics: Any) -> float | None:
 def time_to_ready(app: Mapping[str, Any]) -> float | None:
     ready = _number(_mapping(app.get("timings")).get("ready"))
     return ready if ready is not None else figure(app.get("metrics"), ("time_to_ready_s",))
+
+
+def _owners(app: Mapping[str, Any]) -> list[str]:
+    return [str(owner) for owner in _list(app.get("owners")) if owner]
 
 
 def _app_label(app: Mapping[str, Any]) -> str:
@@ -366,6 +337,7 @@ def _app_rows(apps: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "short_chart": _short_chart(app.get("chart")),
                 "version": app.get("chart_version") or "–",
                 "namespace": app.get("namespace"),
+                "owners": ", ".join(_owners(app)),
                 "status": _chip(status, status, str(app.get("install_error") or "")),
                 "install": _seconds(_mapping(app.get("timings")).get("install")),
                 "ready": _seconds(time_to_ready(app)),
@@ -416,6 +388,7 @@ def _failures(
         blocks.append(
             {
                 "title": _app_label(app),
+                "owners": _owners(app),
                 "mono": False,
                 "install_error": None if failed else app.get("install_error") or None,
                 "failed": [_failed_item(item) for item in failed],
@@ -430,6 +403,7 @@ def _failures(
             blocks.append(
                 {
                     "title": test.get("id"),
+                    "owners": [],
                     "mono": True,
                     "install_error": None,
                     "failed": [_failed_item(test, heading=False)],
@@ -439,7 +413,34 @@ def _failures(
                     "bundle_link": None,
                 }
             )
+    # Apps of the same owners side by side; those without owners last (a stable sort: a
+    # run without owners keeps its order).
+    blocks.sort(key=lambda block: (not block["owners"], block["owners"]))
+    for index, block in enumerate(blocks):
+        block["anchor"] = f"failure-{index + 1}"
+        block["owners_text"] = ", ".join(block["owners"])
     return blocks
+
+
+def _by_owner(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The failures per owner (an app with two owners is under both), for the index at the
+    top of the failures; the failures of no owner last. Empty when no failure has one."""
+    if not any(block["owners"] for block in blocks):
+        return []
+    owned: dict[str, list[dict[str, Any]]] = {}
+    unowned = []
+    for block in blocks:
+        link = {"title": block["title"], "anchor": block["anchor"]}
+        for owner in block["owners"]:
+            owned.setdefault(owner, []).append(link)
+        if not block["owners"]:
+            unowned.append(link)
+    rows: list[dict[str, Any]] = [
+        {"owner": owner, "failures": owned[owner]} for owner in sorted(owned, key=str.lower)
+    ]
+    if unowned:
+        rows.append({"owner": None, "failures": unowned})
+    return rows
 
 
 def _failed_item(item: Mapping[str, Any], *, heading: bool = True) -> dict[str, Any]:
@@ -483,5 +484,4 @@ __all__ = [
     "recorded_memory_mib",
     "outcome_bar",
     "render",
-    "rerender",
 ]

@@ -1,4 +1,5 @@
-"""The run's reports: ``junit.xml``, ``results.json`` and ``report.html`` in the report dir.
+"""The run's reports: ``junit.xml``, ``results.json``, ``report.html`` and ``report.md`` in
+the report dir.
 
 :class:`ReportPlugin` is registered by the main plugin on the controller only (never on an
 xdist worker), like pytest's own junitxml. Everything it writes comes from test reports
@@ -11,7 +12,8 @@ The builders (:class:`~harness.report.recorder.RunRecorder`,
 :func:`~harness.report.results.build_results`, :func:`~harness.report.junit.junit_xml`,
 :func:`write_reports`) take plain data, so the benchmark and the tests can feed them
 synthetic reports. ``results.json`` is described in ``docs/results-schema.md``; the page
-is rendered by :mod:`harness.report.html` from it alone (``helm-harness report DIR``).
+and the Markdown summary are rendered by :mod:`harness.report.html` and
+:mod:`harness.report.markdown` from it alone (``helm-harness report DIR``).
 
 Secrets: values are never in the inputs (only their digest), and as a second line of
 defence every text is scrubbed of the values the run's suites put under secret-looking
@@ -49,20 +51,21 @@ if TYPE_CHECKING:
 PROGRESS_EVERY = 1.0  # seconds between the records written while a run goes
 
 
-REPORT_FILES = ("junit.xml", "results.json", "report.html")
+REPORT_FILES = ("junit.xml", "results.json", "report.html", "report.md")
 
 
 def write_reports(
     recorder: RunRecorder, info: RunInfo, report_dir: Path, *, secrets: Iterable[str] = ()
 ) -> list[Path]:
-    """Write junit.xml, results.json and report.html into ``report_dir``; return them."""
-    from harness.report.html import render
+    """Write junit.xml, results.json, report.html and report.md into ``report_dir``; return
+    them (in the order of REPORT_FILES)."""
+    from harness.report.merge import write_pages
 
     results, apps, tests = scrubbed_results(recorder, info, report_dir, secrets)
     return [
         write_atomic(report_dir / "junit.xml", junit_xml(results, apps, tests)),
         write_results(report_dir, results),
-        write_atomic(report_dir / "report.html", render(results).encode()),
+        *write_pages(report_dir, results),
     ]
 
 

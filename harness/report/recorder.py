@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness.plugin.state import APP_RECORD
+from harness.plugin.state import APP_RECORD, OWNERS_SEPARATOR
 
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 
@@ -57,6 +57,11 @@ class ItemResult:
     def prop(self, name: str) -> str | None:
         found = [value for key, value in self.properties if key == name]
         return found[-1] if found else None
+
+    @property
+    def owners(self) -> list[str]:
+        """The app's owners, from the item's ``owners`` property."""
+        return [owner for owner in (self.prop("owners") or "").split(OWNERS_SEPARATOR) if owner]
 
     @property
     def app_key(self) -> tuple[str, str] | None:

@@ -135,6 +135,7 @@ def _record_from_items(key: tuple[str, str], items: list[ItemResult]) -> dict[st
         install_error=None,
         failed=any(item.outcome in ("failed", "error") for item in items),
         metrics=None,
+        owners=first.owners,
     )
     return record
 

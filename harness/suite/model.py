@@ -193,6 +193,7 @@ class App:
     upgrade_from: ChartRef | None = None
     checks: tuple[Check, ...] | None = None  # None: the defaults (ready, helmTest if any)
     line: int = 0
+    owners: tuple[str, ...] = ()  # who to tell when it fails: teams, handles, addresses
 
 
 @dataclass(frozen=True)
@@ -596,7 +597,8 @@ class _SchemaProblem:
         if validator == "maximum":
             return doc.error(loc, f"must be at most {error.validator_value}, not {shown}")
         if validator == "uniqueItems":
-            return doc.error(loc, "lists the same entry twice")
+            twice = next((x for i, x in enumerate(instance) if x in instance[:i]), None)
+            return doc.error(loc, f"lists {json.dumps(twice)} twice")
         return doc.error(loc, str(error.message)[:200])
 
     def _unknown_key(self, instance: dict[str, Any], schema: dict[str, Any]) -> SuiteError:
@@ -651,6 +653,8 @@ class _SchemaProblem:
             message += f"; quote it: {json.dumps(node.value)}"
         if self.loc[-2:-1] == ("checks",) and instance in CHECK_KINDS:
             message += f"; write a check as a mapping: `- {instance}: {{}}`"
+        if self.loc[-1:] == ("owners",) and isinstance(instance, str):
+            message += f"; write a list, even of one: `owners: [{instance}]`"
         if instance is None and self.loc[-3:-2] == ("checks",) and self.loc[-1] in CHECK_KINDS:
             kind = self.loc[-1]
             message += f"; write `{kind}: {{...}}` with its fields indented under `{kind}:`"
@@ -746,6 +750,7 @@ class _SuiteBuilder:
             upgrade_from=self.upgrade_from(index, source, raw.get("upgrade")),
             checks=None if checks is None else self.checks(origin["checks"], checks),
             line=self.doc.line(("apps", index)) or 0,
+            owners=self.owners(origin.get("owners", ()), fields.get("owners", [])),
         )
 
     def chart_ref(
@@ -843,6 +848,15 @@ class _SuiteBuilder:
                     "name as \\.)",
                 )
         return copy.deepcopy(raw)
+
+    def owners(self, loc: Loc, raw: list[str]) -> tuple[str, ...]:
+        """What the schema's pattern lets through at the end of a line (Python's ``$``
+        matches before a final line break, as in ``- |`` block text)."""
+        for index, owner in enumerate(raw):
+            if owner != owner.strip():
+                rule = _schema()["$defs"]["owners"]["items"]["errorMessage"]
+                raise self.doc.error((*loc, index), f"{rule}; got {json.dumps(owner)}")
+        return tuple(raw)
 
     def duration(self, loc: Loc, value: str | float) -> float:
         try:
