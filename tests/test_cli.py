@@ -6,11 +6,13 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from harness.clusters.base import ClusterInfo
 from harness.clusters.kwok import KwokProvider
+from tests.conftest import REPO
 
 
 def helm_harness(*args: str) -> subprocess.CompletedProcess[str]:
@@ -72,3 +74,37 @@ def test_list_existing_names_the_context(harness_cluster: ClusterInfo) -> None:
         "cluster", "list", "--cluster", "existing", "--kubeconfig", str(harness_cluster.kubeconfig)
     )
     assert out.returncode == 0 and out.stdout.strip() == "current-context"
+
+
+def test_schema_prints_the_suite_schema_that_validates_the_example_suites(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+    import yaml
+
+    from harness.suite.model import suite_schema
+
+    printed = helm_harness("schema")
+    assert printed.returncode == 0, printed.stderr
+    schema = json.loads(printed.stdout)
+    assert schema == suite_schema()
+    assert schema["$id"] == "https://helm-harness.dev/schema/suite.schema.json"
+    validator = jsonschema.Draft202012Validator(schema)
+    validator.check_schema(schema)
+    suites = sorted((REPO / "suites").glob("*.suite.yaml"))
+    assert suites
+    for path in suites:  # what an editor does with the schema: no complaint on a good suite
+        errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+        assert not errors, (path, errors[0].message if errors else "")
+    bad = validator.iter_errors({"apiVersion": "helm-harness/v1", "kind": "Suite", "apps": [{}]})
+    assert any("'name' is a required property" in error.message for error in bad)
+
+    written = helm_harness("schema", "-o", str(tmp_path / "editor" / "suite.schema.json"))
+    assert written.returncode == 0, written.stderr
+    assert json.loads((tmp_path / "editor" / "suite.schema.json").read_text()) == schema
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    refused = helm_harness("schema", "-o", str(blocked / "suite.schema.json"))
+    assert refused.returncode == 4
+    assert refused.stderr.startswith("helm-harness: error: cannot write")
+    assert "Traceback" not in refused.stderr

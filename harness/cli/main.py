@@ -152,6 +152,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="suite files, or folders to search for them",
     )
 
+    changed = commands.add_parser(
+        "changed",
+        help="list the charts a change touches (since a ref, or the target branch) and the "
+        "suites that use them",
+    )
+    changed.add_argument(
+        "--since",
+        metavar="REF",
+        help="compare with the merge base of HEAD and REF (default: with the target branch)",
+    )
+    changed.add_argument(
+        "--target-branch",
+        default="main",
+        metavar="BRANCH",
+        help="without --since: origin/BRANCH, else BRANCH (default: %(default)s)",
+    )
+    changed.add_argument(
+        "--suites",
+        type=Path,
+        default=Path("suites"),
+        metavar="PATH",
+        help="a suite file, or a folder to search for them (default: %(default)s)",
+    )
+    changed.add_argument(
+        "--exclude",
+        type=Path,
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="PATH",
+        help="folders (or files) whose charts and suites are left out",
+    )
+    changed.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output (default: %(default)s)"
+    )
+
+    schema = commands.add_parser(
+        "schema", help="print the suite files' JSON Schema (for editors: docs/suites.md)"
+    )
+    schema.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write it to FILE instead of stdout"
+    )
+
     init = commands.add_parser(
         "init", help="write a starter suite for a chart, from what `helm template` renders"
     )
@@ -178,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     report = commands.add_parser(
-        "report", help="re-render report.html of a report dir from its results.json"
+        "report", help="re-render report.html and report.md of a report dir from its results.json"
     )
     report.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="the report dir(s)")
     report.add_argument(
@@ -345,16 +388,32 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from harness.report.html import rerender
+    from harness.report.merge import merge, rerender
 
     if args.merge:
-        from harness.report.merge import merge
-
         print(merge(args.dirs, args.output))
         return EXIT_OK
     if len(args.dirs) > 1:
         raise UsageError("give one report dir, or several with --merge")
     print(rerender(args.dirs[0]))
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.files import write_atomic
+    from harness.suite.model import suite_schema
+
+    text = json.dumps(suite_schema(), indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        write_atomic(args.output, text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -370,6 +429,8 @@ def _init(args: argparse.Namespace) -> int:
         name=args.name,
         force=args.force,
     )
+    for warning in result.warnings:
+        print(f"helm-harness: warning: {warning}", file=sys.stderr)
     if result.path is None:
         sys.stdout.write(result.text)
     else:
@@ -391,6 +452,11 @@ harness-report/), and exits with pytest's exit code. Examples:
   helm-harness run suites/web.suite.yaml -n 4   # four xdist workers sharing one cluster
   helm-harness run --upgrade --shard 2/4        # the second quarter of the upgrade run
   helm-harness run --kubeconfig ~/.kube/config --context dev
+  helm-harness run --changed-since origin/main  # only the suites that use what changed
+
+--changed-since REF keeps, of the suite files under PATH, those that `helm-harness changed
+--since REF` selects (changed since the merge base of HEAD and REF, uncommitted edits
+included); Python test files are left out. When none is selected it says so and exits 0.
 
 The helm-harness options are listed under "helm-harness" in: pytest --help
 """
@@ -407,6 +473,9 @@ def _value_options() -> frozenset[str]:
 
 def pytest_args(args: Sequence[str]) -> list[str]:
     """The pytest command line ``helm-harness run ARGS`` stands for."""
+    from harness.cli.changed import changed_only, take_run_option
+
+    since, args = take_run_option(args)
     joined: list[str] = []
     pending: str | None = None
     for arg in args:
@@ -426,19 +495,29 @@ def pytest_args(args: Sequence[str]) -> list[str]:
         if not Path("suites").is_dir():
             raise UsageError("no PATH given and there is no ./suites folder")
         joined.append("suites")
+        given_paths = ["suites"]
+    if since is not None:
+        joined = changed_only(joined, given_paths, since)
     # The command has imported the harness before pytest could rewrite its asserts: fine.
-    return ["-rfEs", "-W", "ignore::pytest.PytestAssertRewriteWarning", *joined]
+    # -rfE: failures and errors in the short summary; skips are summarised by the progress
+    return ["-rfE", "-W", "ignore::pytest.PytestAssertRewriteWarning", *joined]
 
 
 def _run(args: Sequence[str]) -> int:
     import pytest
 
+    from harness.cli.changed import NothingToRun
     from harness.plugin.progress import Progress
 
     if "-h" in args or "--help" in args:
         print(RUN_HELP)
         return EXIT_OK
-    return int(pytest.main(pytest_args(args), plugins=[Progress()]))
+    try:
+        argv = pytest_args(args)
+    except NothingToRun as exc:
+        print(exc)
+        return EXIT_OK
+    return int(pytest.main(argv, plugins=[Progress()]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -449,6 +528,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UsageError as exc:
             print(f"helm-harness: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        except HarnessError as exc:  # before pytest starts: git missing for --changed-since
+            print(f"helm-harness: error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -462,6 +544,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if args.command == "init":
             return _init(args)
+        if args.command == "schema":
+            return _schema(args)
+        if args.command == "changed":
+            from harness.cli.changed import changed
+
+            return changed(args)
     except UsageError as exc:
         print(f"helm-harness: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
