@@ -139,3 +139,13 @@ def test_a_webhook_kwok_cannot_serve_is_explained(install_app: Any, tmp_path: Pa
     text = str(failure.value)
     assert 'failed calling webhook "guard.fixtures.helm-harness.io"' in text
     assert "kwok runs no containers" in text and "run this app on kind" in text
+
+
+def test_set_values_are_written_as_helm_reads_them() -> None:
+    from harness.helm.command import _values_argv
+
+    argv = _values_argv([], {"a.enabled": False, "b": None, "c": 3, "d": "x"})
+    assert argv == [
+        "--values", "-",
+        "--set", "a.enabled=false", "--set", "b=null", "--set", "c=3", "--set", "d=x",
+    ]  # fmt: skip

@@ -167,6 +167,9 @@ def _values_argv(values_files: Sequence[Path], set_values: Mapping[str, Any] | N
 
 
 def _set_text(value: Any) -> str:
+    """A suite's ``set:`` value as Helm's ``--set`` reads it (``null`` removes the key)."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
