@@ -24,7 +24,9 @@ METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-v0.8.0}
 DEBIAN_SUITE=${DEBIAN_SUITE:-bookworm}
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+# The provisioning files: clusters/ in a checkout, harness/_data/provision/ in a wheel.
+PROVISION=$(cd "$HERE/.." && pwd)
+ROOT=$(cd "$PROVISION/.." && pwd) # the checkout (its fixtures/), if this is one
 CACHE=${HELM_HARNESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/helm-harness}
 KBIN="$CACHE/bin/kind-$KIND_VERSION-k8s-$K8S_VERSION"
 WORK="$CACHE/build/kind"
@@ -88,7 +90,7 @@ ensure_docker() {
 # -- 2. Host egress guard (before any container starts) ------------------------------------
 ensure_guard() {
   say "installing the host egress guard (no container traffic leaves the machine)"
-  bash "$ROOT/clusters/hostguard.sh" >&2 || die "the host egress guard could not be installed: no cluster may start"
+  bash "$PROVISION/hostguard.sh" >&2 || die "the host egress guard could not be installed: no cluster may start"
 }
 
 # -- 3. Binaries ----------------------------------------------------------------------------
@@ -127,7 +129,7 @@ build_binaries() {
   say "Kubernetes $K8S_VERSION binaries (one build shared with the kwok control plane)"
   KBIN_KUBE=$(KUBE_EXTRA_COMMANDS="kubelet kubeadm kubectl kube-proxy" INSTALL_METRICS_SERVER=1 \
     K8S_VERSION="$K8S_VERSION" KWOK_VERSION="$KWOK_VERSION" METRICS_SERVER_VERSION="$METRICS_SERVER_VERSION" \
-    bash "$ROOT/clusters/kwok/install.sh" | tail -n 1)
+    bash "$PROVISION/kwok/install.sh" | tail -n 1)
   [[ -x "$KBIN_KUBE/kubeadm" ]] || die "the Kubernetes build did not produce kubeadm in $KBIN_KUBE"
   build_module_bin local-path-provisioner github.com/rancher/local-path-provisioner \
     "$LOCAL_PATH_VERSION" github.com/rancher/local-path-provisioner
@@ -402,12 +404,15 @@ ensure_guard
 command -v go >/dev/null || die "Go is not installed: install Go 1.26 or later, then re-run"
 KIND_SRC="$(go env GOMODCACHE)/sigs.k8s.io/kind@$KIND_VERSION"
 [[ -d "$KIND_SRC/images/base/files" ]] || step mod-kind go mod download "sigs.k8s.io/kind@$KIND_VERSION"
-KBIN_KUBE=$(bash "$ROOT/clusters/kwok/install.sh" --print)
+KBIN_KUBE=$(bash "$PROVISION/kwok/install.sh" --print)
 wanted binaries && build_binaries
 wanted base && build_base
 wanted images && build_component_images
 wanted node && build_node
-wanted fixtures && build_fixture_images
+# The project's own fixture image, from a checkout only (a wheel has no fixtures/).
+if [[ -d "$ROOT/fixtures/images/app" ]]; then
+  wanted fixtures && build_fixture_images
+fi
 ln -sf "$KBIN/kind" "$KBIN_KUBE/kind"
 say "kind test bed ready in $((SECONDS - started)) s: kind $KBIN/kind, node image $NODE_IMAGE, fixture image $FIXTURE_IMAGE"
 echo "$NODE_IMAGE"
