@@ -1,11 +1,13 @@
-"""The GitHub workflows: actionlint (with shellcheck, when it is on PATH) finds nothing;
-the gate's suite selection and the nightly's command line do what they say; and
-``scripts/annotate.py`` turns JUnit failures into annotations."""
+"""The GitHub workflows: actionlint (with shellcheck, when it is on PATH) finds nothing in
+them, shellcheck nothing in the action's scripts (``.github/action/``); the gate compares
+with what it says, the nightly's shard runs a command line pytest takes (through the
+action's run step, tests/test_action.py); and ``scripts/annotate.py`` turns JUnit failures
+into annotations."""
 
 from __future__ import annotations
 
 import os
-import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,10 +18,11 @@ import pytest
 import yaml
 
 from harness import tools
-from harness.cli.main import pytest_args
 from tests.conftest import REPO
+from tests.test_action import ActionRun, load_action, read_pairs
 
 WORKFLOWS = REPO / ".github" / "workflows"
+ACTION_SCRIPTS = REPO / ".github" / "action"
 ANNOTATE = REPO / "scripts" / "annotate.py"
 
 
@@ -48,99 +51,94 @@ def test_the_workflows_pass_actionlint() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-# --- the gate's selection of suites --------------------------------------------------
-
-
-def selection_script() -> str:
-    job = workflow("gate.yml")["jobs"]["gate"]
-    selecting = step(job, named="Find the suites")
-    assert selecting["shell"] == "python" and selecting["id"] == "select"
-    script: str = selecting["run"]
-    return script
-
-
-def test_the_selection_script_is_lint_clean(tmp_path: Path) -> None:
-    script = tmp_path / "select.py"
-    script.write_text(selection_script())
+def test_the_action_scripts_pass_shellcheck() -> None:
+    scripts = sorted(ACTION_SCRIPTS.glob("*.sh"))
+    assert {path.name for path in scripts} >= {"prepare.sh", "tools.sh", "run.sh", "summary.sh"}
+    for path in scripts:
+        text = path.read_text()
+        assert path.name == "lib.sh" or "\nset -euo pipefail\n" in text, path.name
+        assert "eval" not in text.split(), path.name
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not on PATH (scripts/setup installs it, as root)")
     proc = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "E,F,W,B", str(script)],
+        [shellcheck, "-x", *(path.name for path in scripts)],
+        cwd=ACTION_SCRIPTS,
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.fixture
-def charts_repo(tmp_path: Path) -> Path:
-    """A repository with charts web, db and a subchart, and suites that use them."""
-    for chart in ("charts/web", "charts/db", "charts/db/charts/cache", "old/web-1.0"):
-        (tmp_path / chart / "templates").mkdir(parents=True)
-        name = chart.rsplit("/", 1)[-1]
-        (tmp_path / chart / "Chart.yaml").write_text(
-            f"apiVersion: v2\nname: {name}\nversion: 1.0.0\n"
-        )
-    (tmp_path / "suites" / "broken").mkdir(parents=True)
-    (tmp_path / "suites" / "ci.yaml").write_text("replicaCount: 1\n")
-    suites = {
-        "web": "- {name: web, chart: ../charts/web}",
-        "db": "- {name: db, chart: ../charts/db, valuesFiles: [ci.yaml]}",
-        "upgrade": "- {name: web, chart: ../charts/web, upgrade: {from: {chart: ../old/web-1.0}}}",
-        "broken/broken": "- {name: web, chart: ../../charts/web}",
-    }
-    for name, app in suites.items():
-        (tmp_path / "suites" / f"{name}.suite.yaml").write_text(
-            f"apiVersion: helm-harness/v1\nkind: Suite\napps:\n  {app}\n"
-        )
-    return tmp_path
+@pytest.mark.parametrize("name", ["gate.yml", "nightly.yml"])
+def test_the_gate_and_the_nightly_use_the_action_with_no_expression_in_a_script(
+    name: str,
+) -> None:
+    jobs = workflow(name)["jobs"]
+    steps = [spec for job in jobs.values() for spec in job["steps"]]
+    for spec in steps:
+        assert "${{" not in spec.get("run", ""), f"{name}: {spec.get('name')}: use env:"
+        assert "shell" not in spec or spec["shell"] == "bash", "no inline Python"
+    uses = [spec for spec in steps if spec.get("uses") == "./"]
+    assert len(uses) == 1
+    assert set(uses[0]["with"]) <= set(load_action()["inputs"])
 
 
-def select(repo: Path, *changed: str) -> list[str]:
-    (repo / "changed.txt").write_text("".join(f"{path}\n" for path in changed))
-    output, summary = repo / "output.txt", repo / "summary.md"
+# --- the gate ----------------------------------------------------------------------------
+
+
+def since_step() -> dict[str, Any]:
+    job = workflow("gate.yml")["jobs"]["gate"]
+    found = step(job, named="Find what to compare with")
+    action = next(spec for spec in job["steps"] if spec.get("uses") == "./")
+    assert action["with"]["changed-since"] == f"${{{{ steps.{found['id']}.outputs.ref }}}}"
+    assert action["with"]["pytest-args"] == "--deselect=suites/broken/"
+    return found
+
+
+def compared_with(repo: Path, event: str, sha: str = "") -> str:
+    """The ref the gate's first step picks, run as GitHub runs it."""
+    spec = since_step()
+    output = repo.parent / "output"
+    output.write_text("")
     env = {
         **os.environ,
-        "SUITES": "suites",
-        "EXCLUDE": "suites/broken",
+        "GITHUB_EVENT_NAME": event,
+        "GITHUB_SHA": sha,
         "GITHUB_OUTPUT": str(output),
-        "GITHUB_STEP_SUMMARY": str(summary),
+        "BASE_REF": "main" if event == "pull_request" else "",
     }
+    script = repo.parent / "since.sh"
+    script.write_text(spec["run"])
     proc = subprocess.run(
-        [sys.executable, "-c", selection_script()],
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
         cwd=repo,
         env=env,
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 0, proc.stderr
-    lines = output.read_text().splitlines()
-    assert lines[0] == "suites<<END_OF_SUITES" and lines[-1] == "END_OF_SUITES"
-    return lines[1:-1]
+    return read_pairs(output)["ref"]
 
 
-@pytest.mark.parametrize(
-    "changed, suites",
-    [
-        (["charts/web/values.yaml"], ["suites/upgrade.suite.yaml", "suites/web.suite.yaml"]),
-        (["charts/db/charts/cache/values.yaml"], ["suites/db.suite.yaml"]),  # a subchart's parent
-        (["old/web-1.0/Chart.yaml"], ["suites/upgrade.suite.yaml"]),  # the release upgraded from
-        (["suites/ci.yaml"], ["suites/db.suite.yaml"]),  # a values file
-        (["suites/web.suite.yaml", "README.md"], ["suites/web.suite.yaml"]),  # the suite itself
-        (["README.md", "charts/gone/Chart.yaml"], []),
-        ([], []),
-    ],
-)
-def test_the_gate_runs_the_suites_that_use_changed_charts(
-    charts_repo: Path, changed: list[str], suites: list[str]
+def test_the_gate_compares_a_pull_request_with_its_base_and_a_tag_with_the_previous_one(
+    tmp_path: Path,
 ) -> None:
-    assert select(charts_repo, *changed) == suites
-
-
-def test_the_gate_runs_a_broken_suite_file_so_it_fails(charts_repo: Path) -> None:
-    (charts_repo / "suites" / "typo.suite.yaml").write_text(
-        "apiVersion: helm-harness/v1\nkind: Suite\n"
-        "apps: [{name: web, chart: ../charts/web, vaules: {}}]\n"
-    )
-    assert "suites/typo.suite.yaml" in select(charts_repo, "README.md")
+    repo = tmp_path / "repo"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    shas = []
+    for tag in ("v1", "v2"):
+        (repo / "Chart.yaml").write_text(f"name: c\nversion: {tag}\n")
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", tag], check=True)
+        subprocess.run([*git, "tag", tag], check=True)
+        sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True)
+        shas.append(sha.stdout.strip())
+    assert compared_with(repo, "pull_request") == "origin/main"
+    assert compared_with(repo, "push", shas[1]) == "v1"
+    empty_tree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # the first tag: all of it is new
+    assert compared_with(repo, "push", shas[0]) == empty_tree
 
 
 # --- the nightly run ---------------------------------------------------------------------
@@ -150,25 +148,36 @@ def test_the_nightly_shards_the_upgrade_run_and_merges_the_reports(tmp_path: Pat
     jobs = workflow("nightly.yml")["jobs"]
     upgrade, report = jobs["upgrade"], jobs["report"]
     assert upgrade["strategy"]["matrix"]["shard"] == [1, 2, 3, 4]
-    command = step(upgrade, named="Upgrade run")["run"]
-    assert command.startswith("helm-harness run suites/ --upgrade --shard ${{ matrix.shard }}/4")
+    given = next(spec for spec in upgrade["steps"] if spec.get("uses") == "./")["with"]
+    assert given == {"suites": "suites", "upgrade": True, "shard": "${{ matrix.shard }}/4"}
     assert report["needs"] == "upgrade" and report["if"] == "always()"
+    pattern = next(s for s in report["steps"] if "download-artifact" in s.get("uses", ""))
+    assert pattern["with"]["pattern"] == "harness-report-shard-*"  # what the action uploads
     assert (
         'helm-harness report --merge "${dirs[@]}" -o harness-report'
         in step(report, named="Merge")["run"]
     )
-    # the command line is one `helm-harness run` takes: collect shard 1 without a cluster
-    given = shlex.split(command.replace("${{ matrix.shard }}", "1").replace('"$CLUSTER"', "hh"))
-    assert given[:2] == ["helm-harness", "run"]
-    args = pytest_args(given[2:])
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", *args, f"--report-dir={tmp_path}", "--collect-only", "-q"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "deselected" in proc.stdout  # the other shards' items
+    summary = step(report, named="Write the job summary")
+    assert summary["run"] == "bash .github/action/summary.sh"
+    assert (REPO / ".github" / "action" / "summary.sh").is_file()
+    # The action's run step with shard 1's inputs: a command line pytest takes, collected
+    # without a cluster.
+    inputs = {
+        "suites": given["suites"],
+        "upgrade": "true",
+        "shard": given["shard"].replace("${{ matrix.shard }}", "1"),
+        "report-dir": str(tmp_path / "report"),
+        "pytest-args": "--collect-only -q",
+    }
+    env = {"HELM_HARNESS_CACHE": str(tmp_path / "cache")}
+    run = ActionRun(REPO, tmp_path / "runner", inputs, env).run(only="prepare").run(only="run")
+    assert run.outputs["prepare"]["artifact"] == "harness-report-shard-1-of-4"
+    ran = run.step("Run the suites")
+    assert ran.stdout.startswith(
+        "helm-harness run suites --cluster=kind --upgrade --shard=1/4 --report-dir="
+    ), ran.stdout
+    assert run.outputs["run"]["outcome"] == "passed", run.log
+    assert "deselected" in ran.stdout  # the other shards' items
 
 
 # --- scripts/annotate.py ------------------------------------------------------------------

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `helm-harness run` with the action's inputs (checked by prepare.sh). Records, in
+# $GITHUB_OUTPUT, the outcome (passed, failed, or nothing-to-run when CHANGED_SINCE left no
+# item to run), the exit code (0 for nothing-to-run) and the report dir, and exits 0 so that
+# the summary, annotation, sweep and upload steps run; the action's last step exits with
+# the recorded code.
+# Environment: SUITES, CLUSTER, K8S_VERSION, UPGRADE, SHARD, CHANGED_SINCE, PYTEST_ARGS,
+# REPORT_DIR, NOTIFY_URL, GITHUB_OUTPUT.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+paths=() extra=()
+split_words suites "$SUITES" paths
+split_words pytest-args "$PYTEST_ARGS" extra
+
+# Every value joined to its option: a value is never taken for a path.
+args=(run "${paths[@]}" "--cluster=$CLUSTER")
+if [[ -n $K8S_VERSION ]]; then
+  args+=("--k8s-version=$K8S_VERSION")
+fi
+if [[ $UPGRADE == true ]]; then
+  args+=(--upgrade)
+fi
+if [[ -n $SHARD ]]; then
+  args+=("--shard=$SHARD")
+fi
+if [[ -n $CHANGED_SINCE ]]; then
+  args+=("--changed-since=$CHANGED_SINCE")
+fi
+args+=("--report-dir=$REPORT_DIR" "${extra[@]}")
+shown=("${args[@]}")
+if [[ -n $NOTIFY_URL ]]; then
+  args+=("--notify=$NOTIFY_URL")
+  shown+=("--notify=***") # a webhook URL is often a secret in itself
+fi
+
+# Reports of an earlier run in this workspace would pass for this one's.
+for name in junit.xml results.json report.html report.md; do
+  rm -f -- "$REPORT_DIR/$name"
+done
+
+echo "helm-harness ${shown[*]}"
+code=0
+helm-harness "${args[@]}" || code=$?
+
+# With CHANGED_SINCE, no record means pytest never started (no suite uses a changed chart,
+# exit 0) or what it chose was all deselected by PYTEST_ARGS (exit 5, no tests collected).
+if [[ -n $CHANGED_SINCE && ! -f $REPORT_DIR/results.json ]] && ((code == 0 || code == 5)); then
+  outcome=nothing-to-run
+  code=0
+elif ((code != 0)); then
+  outcome=failed
+else
+  outcome=passed
+fi
+echo "outcome: $outcome (exit code $code)"
+set_output outcome "$outcome"
+set_output exit-code "$code"
+set_output report-dir "$REPORT_DIR"
