@@ -5,6 +5,7 @@ pod that cannot start fails its item, and the wall time of ``scripts/run-example
 
     .venv/bin/python bench/bench_loop.py [--apps 10] [--skip-memory] [--memory-apps 100]
                                          [--skip-examples] [--pod-startup 2s] [--pod-jitter 2s]
+                                         [--also-max-parallel N ...]
 
 One kwok cluster (pods start after 2 s plus up to 2 s more) serves (a)-(e); it is deleted
 at the end, also on an error, Ctrl-C or SIGTERM. Each app is the fixture chart ``web``
@@ -14,10 +15,10 @@ with its default values:
     --create-namespace --wait --timeout 5m``, ``helm test NAME -n NS``, ``helm uninstall
     NAME -n NS --wait``, one after another;
 (b) ``python -m pytest`` over one-app suites (checks ``ready`` and ``helmTest``) with the
-    harness's defaults (``--max-parallel 4``, metric snapshots waiting up to 20 s);
+X
     (b') the same with ``--metrics-wait=0``, to show what the snapshots cost;
 (c) the same as (b) with ``-n 4``;
-(d) peak memory: ``--memory-apps`` one-app suites (``ready`` only, ``--max-parallel 4``,
+(d) peak memory: ``--memory-apps`` one-app suites (``ready`` only, the default ``--max-parallel``,
     ``--metrics-wait=0``) in one pytest process: its kernel high-water mark (``VmHWM``);
 (e) fast-fail latency: apps whose pod is ImagePullBackOff, Unschedulable (a nodeSelector
     no node has) or in CrashLoopBackOff past ``maxRestarts`` (a tiny chart written here),
@@ -506,6 +507,14 @@ def main() -> None:
     parser.add_argument("--skip-examples", action="store_true")
     parser.add_argument("--pod-startup", type=parse_duration, default=2.0)
     parser.add_argument("--pod-jitter", type=parse_duration, default=2.0)
+    parser.add_argument(
+        "--also-max-parallel",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="one more (b) run with --max-parallel N (repeatable), to choose the default",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _on_sigterm)
     helm = tools.find_helm()
@@ -534,6 +543,12 @@ def main() -> None:
             describe_harness(b)
             b0 = harness_run(tmp / "web", kubeconfig, "b0", ["--metrics-wait=0"], {})
             describe_harness(b0)
+            variants = []
+            for at_once in args.also_max_parallel:
+                extra = [f"--max-parallel={at_once}"]
+                variant = harness_run(tmp / "web", kubeconfig, f"b{at_once}", extra, {})
+                describe_harness(variant)
+                variants.append((f"(b) with --max-parallel {at_once}", variant, None))
             c = harness_run(tmp / "web", kubeconfig, "c", ["-n", "4"], {})
             describe_harness(c)
             workers = ", ".join(f"{mb:.0f}" for mb in c.run.child_rss_mb.values())
@@ -541,7 +556,7 @@ def main() -> None:
             if not args.skip_memory:
                 print(f"\n(d) {args.memory_apps} one-app suites, [ready], one process:")
                 write_web_suites(tmp / "memory", args.memory_apps, "[{ready: {}}]")
-                extra = ["--max-parallel=4", "--metrics-wait=0"]
+                extra = ["--metrics-wait=0"]
                 memory = harness_run(tmp / "memory", kubeconfig, "d", extra, {})
                 describe_harness(memory)
                 print(f"    max RSS (VmHWM) of the pytest process: {memory.run.main_rss_mb:.0f} MB")
@@ -577,6 +592,7 @@ def main() -> None:
     for label, outcome, goal in (
         ("(b) helm-harness, defaults", b, GOAL_B),
         ("(b') the same, --metrics-wait=0", b0, None),
+        *variants,
         ("(c) the same as (b), -n 4", c, GOAL_C),
     ):
         ratio = a / outcome.run.seconds

@@ -5,6 +5,7 @@ app only when its items run."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -33,15 +34,20 @@ def second_is_installed(app):
 """
 
 
+def write_suite(path: Path, apps: str) -> None:
+    """A suite file at ``path`` whose ``apps:`` list is ``apps`` (YAML lines)."""
+    path.write_text("apiVersion: helm-harness/v1\nkind: Suite\napps:\n" + apps)
+
+
 def suite(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(ahead_checks=AHEAD)
     web = FIXTURE_CHARTS / "web"
-    (pytester.path / "pair.suite.yaml").write_text(
-        "apiVersion: helm-harness/v1\nkind: Suite\napps:\n"
+    write_suite(
+        pytester.path / "pair.suite.yaml",
         f"  - name: first\n    chart: {web}\n    checks:\n"
         "      - python: {call: 'ahead_checks:second_is_installed'}\n"
         f"  - name: second\n    chart: {web}\n    checks: [{{ready: {{}}}}]\n"
-        f"  - name: third\n    chart: {web}\n    checks: [{{ready: {{}}}}]\n"
+        f"  - name: third\n    chart: {web}\n    checks: [{{ready: {{}}}}]\n",
     )
 
 
@@ -82,11 +88,11 @@ def test_an_app_that_fails_to_install_ahead_fails_its_own_install_item(
 ) -> None:
     broken = tiny_chart(pytester.path, "refused", '{{ fail "this chart refuses to render" }}\n')
     web = FIXTURE_CHARTS / "web"
-    (pytester.path / "mix.suite.yaml").write_text(
-        "apiVersion: helm-harness/v1\nkind: Suite\napps:\n"
+    write_suite(
+        pytester.path / "mix.suite.yaml",
         f"  - name: good\n    chart: {web}\n    checks: [{{ready: {{}}}}]\n"
         f"  - name: bad\n    chart: {broken}\n    checks: [{{ready: {{}}}}]\n"
-        f"  - name: after\n    chart: {web}\n    checks: [{{ready: {{}}}}]\n"
+        f"  - name: after\n    chart: {web}\n    checks: [{{ready: {{}}}}]\n",
     )
     result = pytester.runpytest_subprocess(
         f"--kubeconfig={harness_cluster.kubeconfig}", "-p", "no:cacheprovider", "-v"
@@ -116,3 +122,94 @@ def test_on_a_cluster_that_stays_the_run_ends_when_its_namespaces_are_gone(
     left = client.CoreV1Api(k8s).list_namespace(label_selector=f"{LABEL_RUN}={match[1]}").items
     assert [ns.metadata.name for ns in left] == []
     assert "still being deleted" not in result.stdout.str()
+
+
+# A python check of the first app that passes only if the second app's helm test pod has
+# run to completion while the first app is being checked: the second app's checks ran
+# ahead of their items.
+TESTED = """
+import time
+from kubernetes import client
+
+
+def second_was_tested(app):
+    core = client.CoreV1Api(app.api)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for ns in core.list_namespace().items:
+            if ns.metadata.name.endswith("-ahead-second"):
+                for pod in core.list_namespaced_pod(ns.metadata.name).items:
+                    hook = (pod.metadata.annotations or {}).get("helm.sh/hook")
+                    if hook == "test" and pod.status.phase == "Succeeded":
+                        return True
+        time.sleep(0.2)
+    return False
+"""
+
+
+def test_the_next_apps_checks_run_ahead_and_their_items_report_them(
+    pytester: pytest.Pytester, harness_cluster: ClusterInfo
+) -> None:
+    pytester.makepyfile(tested_checks=TESTED)
+    web = FIXTURE_CHARTS / "web"
+    write_suite(
+        pytester.path / "ahead.suite.yaml",
+        f"  - name: first\n    chart: {web}\n    checks:\n"
+        "      - python: {call: 'tested_checks:second_was_tested'}\n"
+        f"  - name: second\n    chart: {web}\n"  # the default checks: ready, helmTest
+        f"  - name: third\n    chart: {web}\n    checks:\n"
+        "      - wait: {resource: configmap/never-made, for: create, timeout: 2s}\n"
+        "      - ready: {}\n",
+    )
+    result = pytester.runpytest_subprocess(
+        f"--kubeconfig={harness_cluster.kubeconfig}", "-p", "no:cacheprovider", "-v",
+        "--junitxml=junit.xml",
+    )  # fmt: skip
+    result.assert_outcomes(passed=7, failed=1)
+    result.stdout.fnmatch_lines(  # the items' order, ids and outcomes are a serial run's
+        [
+            "*ahead.suite.yaml::first::install PASSED*",
+            "*ahead.suite.yaml::first::python*second_was_tested* PASSED*",
+            "*ahead.suite.yaml::second::install PASSED*",
+            "*ahead.suite.yaml::second::ready PASSED*",
+            "*ahead.suite.yaml::second::helmTest PASSED*",
+            "*ahead.suite.yaml::third::install PASSED*",
+            "*ahead.suite.yaml::third::wait*configmap/never-made* FAILED*",
+            "*ahead.suite.yaml::third::ready PASSED*",
+        ]
+    )
+    # the failure ahead reads as it would have in its item, with its evidence bundle
+    result.stdout.fnmatch_lines(
+        [
+            "*third::wait*: expected configmap/never-made to meet create within 2s*",
+            "evidence: *third*",
+        ]
+    )
+    junit = (pytester.path / "junit.xml").read_text()
+    ahead = re.findall(r'name="(\w+)" value="[^"]*"', junit)
+    assert "ran_ahead" in ahead  # second's checks: their own time, beside the item's wait
+
+
+def test_a_run_that_stops_early_stops_the_waits_ahead(
+    pytester: pytest.Pytester, harness_cluster: ClusterInfo
+) -> None:
+    """With -x the run ends after the first failure: the next app's check, waiting ahead
+    for something that takes minutes, stops within about a second, not at its timeout."""
+    pytester.makepyfile(failing_checks="def no(app):\n    return False\n")
+    web = FIXTURE_CHARTS / "web"
+    write_suite(
+        pytester.path / "stop.suite.yaml",
+        f"  - name: first\n    chart: {web}\n    checks:\n"
+        "      - ready: {}\n"
+        "      - python: {call: 'failing_checks:no'}\n"
+        f"  - name: second\n    chart: {web}\n    timeout: 10m\n    checks:\n"
+        "      - wait: {resource: configmap/never-made, for: create, timeout: 5m}\n",
+    )
+    result = pytester.runpytest_subprocess(
+        f"--kubeconfig={harness_cluster.kubeconfig}", "-p", "no:cacheprovider", "-v", "-x",
+        timeout=120,
+    )  # fmt: skip
+    result.assert_outcomes(passed=2, failed=1)
+    assert result.duration < 90, result.duration  # the wait ahead had 5 minutes left
+    result.stdout.fnmatch_lines(["*stop.suite.yaml::first::python*no* FAILED*"])
+    assert "second::wait" not in result.stdout.str()

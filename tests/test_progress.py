@@ -139,7 +139,11 @@ def test_ctrl_c_stops_the_live_region(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TERM", "xterm")
-    pytester.makepyfile(test_stop="def test_stopped():\n    raise KeyboardInterrupt\n")
+    # a second before Ctrl-C: the region redraws (a few times a second) with the test in it
+    pytester.makepyfile(
+        test_stop="import time\n\n\ndef test_stopped():\n"
+        "    time.sleep(1)\n    raise KeyboardInterrupt\n"
+    )
     result, out = run_in_process(pytester, terminal=True, no_reraise_ctrlc=True)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert any("test_stop.py::test_stopped ..." in row for rows in regions(out) for row in rows)

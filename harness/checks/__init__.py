@@ -33,6 +33,9 @@ class CheckKind:
     module: str
     param: str | None = None
     default: str = ""  # the param's value when the check does not give it
+    # May run in a thread ahead of its item (plugin/prefetch.py): it looks at the app's own
+    # objects only. Not the user's Python, which may expect pytest's main thread.
+    ahead: bool = True
 
     def item_param(self, spec: Mapping[str, Any]) -> str:
         return str(spec.get(self.param, self.default)) if self.param else ""
@@ -51,7 +54,7 @@ KINDS: dict[str, CheckKind] = {
         CheckKind("metrics", "metrics"),
         CheckKind("rbac", "rbac", param="serviceAccount"),
         CheckKind("security", "security"),
-        CheckKind("python", "python", param="call"),
+        CheckKind("python", "python", param="call", ahead=False),
     )
 }
 CHECK_KINDS = tuple(KINDS)

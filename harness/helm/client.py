@@ -7,13 +7,15 @@ type, chained from it) carrying Helm's own reason with the call's secret values 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+import threading
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
 import pyhelm3.errors
 
-from harness import errors
+from harness import errors, stopping
 from harness.errors import HelmError
 from harness.helm.command import HelmCommand, helm_reason
 from harness.redact import Scrubber, value_secrets
@@ -49,6 +51,22 @@ TYPED_ERRORS: dict[type[pyhelm3.errors.Error], type[HelmError]] = {
     pyhelm3.errors.ConnectionError: errors.HelmConnectionError,
     pyhelm3.errors.CommandCancelledError: errors.HelmCancelled,
 }
+
+
+async def _stoppable(coro: Coroutine[Any, Any, Any], stop: threading.Event | None) -> Any:
+    """``coro``'s result; when ``stop`` (a thread's stop event, :mod:`harness.stopping`) is
+    set first, Helm is terminated (the runner's cancellation does it) and Stopped raised."""
+    if stop is None:
+        return await coro
+    task = asyncio.ensure_future(coro)
+    while not task.done():
+        await asyncio.wait({task}, timeout=stopping.CHECK_EVERY / 4)
+        if stop.is_set() and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            stopping.check()
+    return task.result()
 
 
 def _secrets_of(chart_values: Mapping[str, Any]) -> set[str]:
@@ -88,7 +106,7 @@ class Helm:
         the source, so neither the terminal, captured logs, pytest's junit nor a bundle
         can show it."""
         try:
-            return asyncio.run(coro)
+            return asyncio.run(_stoppable(coro, stopping.stop_event()))
         except pyhelm3.errors.Error as exc:
             reason = Scrubber(secrets)(helm_reason(exc))
             kind = TYPED_ERRORS.get(type(exc), HelmError)

@@ -22,7 +22,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from harness.errors import Gone, WaitTimeout
+from harness import stopping
+from harness.errors import Gone, Stopped, WaitTimeout
 from harness.kube.client import CLIENT_ERRORS, api_error, is_transient
 
 Obj = dict[str, Any]
@@ -99,6 +100,10 @@ def wait_for(
     """
     deadline = time.monotonic() + timeout
     observed = _Observed()
+    # A thread working ahead (harness.stopping) looks at its stop event between rounds.
+    stoppable = stopping.stop_event() is not None
+    in_rounds = probe is not None or stoppable
+    every = min(probe_every, stopping.CHECK_EVERY) if stoppable else probe_every
 
     def remaining() -> float:
         return deadline - time.monotonic()
@@ -113,11 +118,10 @@ def wait_for(
         for attempt in retrying:
             with attempt:
                 while remaining() > 0:
+                    stopping.check()
                     if probe is not None:
                         probe()
-                    window = (
-                        (lambda: min(remaining(), probe_every)) if probe is not None else remaining
-                    )
+                    window = (lambda: min(remaining(), every)) if in_rounds else remaining
                     result = _list_then_watch(list_fn, until, observed, window, kind, list_kwargs)
                     if result is not None:
                         return result
@@ -209,10 +213,13 @@ def retry_until(
     that cannot be watched (an HTTP answer, a log line); the last ``retry_on`` error is
     raised when ``timeout`` passes. Backs off from 0.1 s to 1 s between attempts."""
     for try_ in Retrying(
-        retry=retry_if_exception(lambda exc: isinstance(exc, retry_on)),
+        retry=retry_if_exception(
+            lambda exc: isinstance(exc, retry_on) and not isinstance(exc, Stopped)
+        ),
         wait=wait_exponential(multiplier=0.1, max=1),
         stop=stop_after_delay(timeout),
         reraise=True,
     ):
         with try_:
+            stopping.check()
             attempt()

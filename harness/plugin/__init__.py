@@ -242,6 +242,9 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     harness = session_of(item.config)
     if "deployer" not in harness.__dict__:
         return
+    if harness.prefetcher is not None and isinstance(nextitem, HarnessItem):
+        # this group's items are done: the next apps go ahead while its snapshot is awaited
+        harness.prefetcher.reached(nextitem.suite, nextitem.app)
     runs = [r for r in harness.deployer.runs.values() if _group_of(r) == item.group]
     for run in runs:
         harness.snapshot_metrics(run)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,20 +57,29 @@ def start_prefetch(session: pytest.Session) -> None:
         deployer = harness.deployer
     except HarnessError:
         return
-    harness.prefetcher = Prefetcher(deployer, upcoming, ahead=at_once - 1)
+    harness.prefetcher = Prefetcher(
+        deployer, upcoming, at_once=at_once, checked=partial(harness.snapshot_metrics, ahead=True)
+    )
 
 
-def _apps_in_order(
-    items: list[pytest.Item], serialised: dict[str, list[str]]
-) -> list[tuple[Suite, App, bool, bool]]:
-    """The apps of ``items`` in their order: (suite, app, an upgrade run, may go ahead)."""
-    apps: dict[tuple[str, str], tuple[Suite, App, bool, bool]] = {}
+def _apps_in_order(items: list[pytest.Item], serialised: dict[str, list[str]]) -> Upcoming:
+    """The apps of ``items`` in their order, each with its selected checks."""
+    from harness.plugin.prefetch import Planned
+
+    apps: dict[tuple[str, str], Planned] = {}
+    checks: dict[tuple[str, str], list[Check]] = {}
     for item in items:
         if isinstance(item, HarnessItem):
             key = (str(item.suite.path), item.app.name)
             alone = f"{item.suite.path.name}::{item.app.name}" in serialised
-            apps.setdefault(key, (item.suite, item.app, item.phase is not None, not alone))
-    return list(apps.values())
+            upgrade = item.phase is not None
+            apps.setdefault(key, Planned(item.suite, item.app, upgrade, not alone))
+            if isinstance(item, CheckItem) and not upgrade:
+                checks.setdefault(key, []).append(item.check)
+    return [
+        Planned(p.suite, p.app, p.upgrade, p.eligible, tuple(checks.get(key, ())))
+        for key, p in apps.items()
+    ]
 
 
 class SuiteFile(pytest.File):
@@ -309,6 +319,7 @@ class CheckItem(HarnessItem):
     def __init__(self, *, check: Check, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.check = check
+        self.ran_ahead: float | None = None  # seconds, when the check ran ahead of the item
 
     @property
     def runbook(self) -> str | None:
@@ -320,17 +331,23 @@ class CheckItem(HarnessItem):
     def properties(self) -> dict[str, str]:
         props = super().properties()
         props["check"] = self.check.kind
+        if self.ran_ahead is not None:  # the check's own time; the item's is its wait
+            props["ran_ahead"] = f"{self.ran_ahead:.3f}"
         return props
 
     def run_item(self) -> None:
-        from harness.checks import run_check
+        from harness.plugin.prefetch import run_and_time
 
         run = self.ready_phase()
-        assert run.ctx is not None
+        prefetcher = self.harness.prefetcher
+        ahead = None
+        if prefetcher is not None and self.phase is None:
+            ahead = prefetcher.outcome(self.suite, self.app, self.check)
         try:
-            run_check(run.ctx, self.check)
-            if self.check.kind == "ready" and "ready" not in run.timings:
-                run.timings["ready"] = time.monotonic() - run.started
+            if ahead is not None:  # run in a thread ahead of this item: its outcome
+                self.ran_ahead = ahead.result()
+            else:
+                run_and_time(run, self.check)
         except (CheckFailed, WaitTimeout, HelmError) as exc:
             self._failed(exc)
             raise

@@ -280,9 +280,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--max-parallel",
         "harness_max_parallel",
-        "apps installed ahead of their items, at once, so that their pods start while "
-        "earlier apps are checked (default 4; 1: each app when its items run)",
-        default=4,
+        "apps brought up at once, ahead of their items: installed, checked and their "
+        "metrics taken in threads while earlier apps' items report (default 8; 1: each app "
+        "when its items run)",
+        default=8,
         type=count,
         metavar="N",
     ),

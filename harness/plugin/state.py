@@ -62,7 +62,7 @@ class RunOptions:
     kind_image: str | None = None
     load_images: bool = True
     api_retry: float = 30.0
-    max_parallel: int = 4
+    max_parallel: int = 8
     notify: tuple[Target, ...] = ()  # where the alert of a run with failures goes
     notify_timeout: float = 30.0  # seconds all alerts may take
 
@@ -201,9 +201,12 @@ class HarnessSession:
             failure=failure,
         )
 
-    def snapshot_metrics(self, run: AppRun) -> None:
-        """Take the app's metric snapshot before it is removed, unless one was taken; a
-        snapshot that cannot be taken is said in the notes, never fails the app."""
+    def snapshot_metrics(self, run: AppRun, *, ahead: bool = False) -> None:
+        """Take the app's metric snapshot before it is removed, unless one was taken (or,
+        ``ahead`` not given, is being taken by the work ahead); a snapshot that cannot be
+        taken is said in the notes, never fails the app."""
+        if self.prefetcher is not None and not ahead:
+            self.prefetcher.snapshot_done(run)
         if run.ctx is None or run.metrics is not None:
             return
         from harness.report.snapshots import take_snapshot
