@@ -33,11 +33,15 @@ class CheckKind:
     module: str
     param: str | None = None
     default: str = ""  # the param's value when the check does not give it
+    # Or: the check's mapping gives one of these keys, which names its item (disrupt[restart])
+    choices: tuple[str, ...] = ()
     # May run in a thread ahead of its item (plugin/prefetch.py): it looks at the app's own
     # objects only. Not the user's Python, which may expect pytest's main thread.
     ahead: bool = True
 
     def item_param(self, spec: Mapping[str, Any]) -> str:
+        if self.choices:
+            return next((key for key in self.choices if key in spec), "")
         return str(spec.get(self.param, self.default)) if self.param else ""
 
 
@@ -54,6 +58,9 @@ KINDS: dict[str, CheckKind] = {
         CheckKind("metrics", "metrics"),
         CheckKind("rbac", "rbac", param="serviceAccount"),
         CheckKind("security", "security"),
+        CheckKind("podSecurity", "pod_security", param="level"),
+        # it disrupts the app: never while other checks of the app run
+        CheckKind("disrupt", "disrupt", choices=("deletePods", "restart", "drain"), ahead=False),
         CheckKind("python", "python", param="call", ahead=False),
     )
 }

@@ -30,6 +30,8 @@ class AppContext:
     simulated: bool = False  # kwok: pods are simulated, no container answers or logs
     metrics: dict[str, Any] | None = None  # the last metric snapshot (harness.report.snapshots)
     missing_crds: set[str] = field(default_factory=set)  # crds/ an upgrade left out (crd-drift)
+    # disrupt checks: by check id, the disruption and the seconds the app took to recover
+    recoveries: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @cached_property
     def resolver(self) -> Resolver:

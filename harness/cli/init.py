@@ -582,7 +582,8 @@ def suite_text(
     lines += [
         "#",
         "# More: values/valuesFiles/set, timeout, runbook, upgrade: {from: ...}, and the checks",
-        "# wait, logs, noRestarts, events, metrics, rbac, security, python (see the README).",
+        "# wait, logs, noRestarts, events, metrics, rbac, security, podSecurity, disrupt,",
+        "# python (see docs/checks.md).",
         "# Run it with: pytest THIS_FILE   (or helm-harness run THIS_FILE)",
         "apiVersion: helm-harness/v1",
         "kind: Suite",

@@ -18,6 +18,7 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 
 from harness.checks.context import AppContext
+from harness.checks.pod_security import namespace_labels
 from harness.deploy.holds import hold_of
 from harness.deploy.images import ImageLoader, LoadResult, images_in
 from harness.errors import (
@@ -92,6 +93,7 @@ class AppRun:
     timings: dict[str, float] = field(default_factory=dict)  # seconds since `started`
     started: float = 0.0  # monotonic, when the install began
     chart_version: str | None = None  # as Helm installed it
+    upgraded_version: str | None = None  # as the upgrade (phase "to") installed it
     values_digest: str | None = None
     metrics: dict[str, Any] | None = None  # the metric snapshot, when one was taken
     finalized: bool = False
@@ -129,15 +131,26 @@ class AppRun:
             "images_loaded": self.images.present if self.images else [],
             "waited_for": self.waited_for,
             "waited_s": round(self.waited_s, 3),
+            "recoveries": dict(self.ctx.recoveries) if self.ctx is not None else {},
         }
 
     def upgrade_summary(self) -> dict[str, Any] | None:
         if self.phase is None:
             return None
         source = self.app.upgrade_from
+        # the versions as Helm installed them (a local chart's is in its Chart.yaml, not
+        # in the suite), else as the suite asks for them
+        target = {
+            "chart": self.app.source.chart,
+            "version": self.upgraded_version or self.app.source.version,
+        }
         return {
-            "from": {"chart": source.chart, "version": source.version} if source else None,
-            "to": {"chart": self.app.source.chart, "version": self.app.source.version},
+            "from": (
+                {"chart": source.chart, "version": self.chart_version or source.version}
+                if source
+                else None
+            ),
+            "to": target,
             "phase_reached": self.phase,
             "errors": {step: str(exc).splitlines()[0] for step, exc in self.step_errors.items()},
             "crd_drift": self.crd_drift,
@@ -211,7 +224,7 @@ class Deployer:
         ctx.deadline = started + app.timeout
         if step == PHASE_TO:
             self._load_images(run, app.source)
-            self.helm.upgrade(
+            upgraded = self.helm.upgrade(
                 app.release,
                 app.source.chart,
                 namespace=run.namespace,
@@ -219,6 +232,7 @@ class Deployer:
                 **chart_values(app, app.source),
             )
             run.timings["upgrade"] = time.monotonic() - started
+            run.upgraded_version = installed_version(upgraded)
             self.refresh(ctx, app.source)
             run.crd_drift = crd_drift(self.api, ctx.crds)
             ctx.missing_crds = {
@@ -290,7 +304,7 @@ class Deployer:
         except HelmError as exc:
             raise self._explained(exc) from exc
         run.timings["install"] = time.monotonic() - started
-        run.chart_version = str((release.get("chart") or {}).get("metadata", {}).get("version"))
+        run.chart_version = installed_version(release)
         ctx = AppContext(
             suite=run.suite,
             app=app,
@@ -409,6 +423,7 @@ class Deployer:
             LABEL_OWNER: OWNER,
             LABEL_APP: run.app.name[:63],
             LABEL_SUITE: run.suite.name[:63],
+            **namespace_labels(run.app.checks),  # podSecurity: enforced from the install on
         }
         body = client.V1Namespace(metadata=client.V1ObjectMeta(name=run.namespace, labels=labels))
         try:
@@ -443,6 +458,13 @@ class Deployer:
                 pass  # already gone
             return f"removed {run.app.name} and namespace {run.namespace}"
         return f"removed {run.app.name}"
+
+
+def installed_version(release: Any) -> str | None:
+    """The chart version of a release as ``helm install/upgrade --output json`` gives it."""
+    chart = release.get("chart") if isinstance(release, dict) else None
+    version = ((chart or {}).get("metadata") or {}).get("version")
+    return str(version) if version else None
 
 
 def crd_drift(api: ApiClient, chart_crds: list[dict[str, Any]]) -> list[str]:

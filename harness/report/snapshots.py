@@ -22,7 +22,10 @@ namespace, without Helm hook and test pods) and records:
   ``creationTimestamp``, in seconds (whole seconds: the API server keeps no more), for
   pods that are Ready;
 - the app's phase timings as the run recorded them (seconds from the start of the
-  install to the end of ``helm install`` and to the first passing ``ready`` check).
+  install to the end of ``helm install`` and to the first passing ``ready`` check);
+- the recoveries of its ``disrupt`` checks (:mod:`harness.checks.disrupt`): by check id,
+  the disruption, the budget and the seconds from the disruption until the app was ready
+  again (null when it did not recover).
 
 The freshness rule: a pod's PodMetrics is fresh when its ``timestamp`` is later than the
 pod's start, the latest ``state.running.startedAt`` of its running containers
@@ -71,6 +74,8 @@ meanwhile.
       "reason": null,                        # why some or all figures are null
       "waited_s": 11.204,                    # seconds spent getting figures, waits included
       "timings": {"install": 0.412, "ready": 2.915},
+      "recoveries": {"disrupt[deletePods]": {"disruption": "1 pod deleted (Pod/web-...)",
+                     "budget_s": 60.0, "recovered": true, "seconds": 1.52}},
       "totals": {"cpu_millicores": 12.5, "memory_bytes": 44040192, "restarts": 0,
                  "time_to_ready_s": 3.0, "pods": 2},
       "pods": [
@@ -175,6 +180,7 @@ def snapshot(
         "reason": reason,
         "waited_s": round(waited, 3),
         "timings": {key: round(value, 3) for key, value in (timings or {}).items()},
+        "recoveries": dict(ctx.recoveries),  # disrupt checks' recovery times, by check id
         "totals": _totals(records, available=usage is not None),
         "pods": records,
     }

@@ -868,6 +868,7 @@ class _SuiteBuilder:
     def checks(self, loc: Loc, raw_checks: list[dict[str, Any]]) -> tuple[Check, ...]:
         checks: list[Check] = []
         first_index: dict[str, int] = {}
+        pod_security: int | None = None  # the index of the app's podSecurity check
         for index, raw in enumerate(raw_checks):
             check_loc = (*loc, index)
             kind = next(key for key in raw if key in CHECK_KINDS)
@@ -888,7 +889,16 @@ class _SuiteBuilder:
                     f"{_dotted(earlier)} (line {self.doc.line(earlier)}) has the same id "
                     f"{check.id!r}; give one of them a `name`",
                 )
+            if kind == "podSecurity" and pod_security is not None:
+                earlier = (*loc, pod_security)
+                raise self.doc.error(
+                    check_loc,
+                    f"{_dotted(earlier)} (line {self.doc.line(earlier)}) is a podSecurity check "
+                    "already: the app's namespace enforces one Pod Security level",
+                )
             first_index[check.id] = index
+            if kind == "podSecurity":
+                pod_security = index
             checks.append(check)
         return tuple(checks)
 
