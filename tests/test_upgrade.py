@@ -145,6 +145,9 @@ def test_junit_and_record_carry_the_upgrade(
     upgrade = record["upgrade"]
     assert upgrade["phase_reached"] == "rollback" and upgrade["errors"] == {}
     assert upgrade["crd_drift"] == []
+    # local charts: the versions are those Helm installed (their Chart.yaml's)
+    assert upgrade["from"]["version"] == "0.1.0" and upgrade["to"]["version"] == "0.2.0"
+    assert record["chart_version"] == "0.1.0"
     assert {"install", "upgrade", "rollback"} <= set(record["timings"])
 
 

@@ -1,11 +1,13 @@
 """Failure bundles: what a person needs to see why an app failed, written to
 ``<report dir>/bundles/<suite>/<app>/`` when one of its items fails.
 
-Files: ``failure.txt`` (the item, what was expected and observed), ``events.yaml``,
+Files: ``index.txt`` (what each file holds, and the containers that logged nothing),
+``failure.txt`` (the item, what was expected and observed), ``events.yaml``,
 ``resources.yaml`` (the release's objects as the cluster has them now), ``pods.yaml``,
-``logs/<pod>.<container>.log`` (and ``.previous.log``), ``helm-status.json``,
-``helm-history.json``. Each part is best effort: a part that cannot be read says why in
-its file, and never hides the failure itself.
+``logs/<pod>.<container>.log`` (and ``.previous.log``; none for a container without
+output), ``helm-status.json``, ``helm-history.json``. Each part is best effort: a part
+that cannot be read says why in its file (a log in the index), and never hides the
+failure itself.
 
 Secrets stay out of every file: Secret objects are listed without ``data``/``stringData``;
 env values, and values of flag-style args, whose names look secret
@@ -40,6 +42,14 @@ from harness.redact import (
 )
 
 MAX_LOG_BYTES = 256 * 1024
+PARTS = {
+    "failure.txt": "the failed items: what was expected and what was observed",
+    "events.yaml": "the namespace's events, oldest first",
+    "resources.yaml": "the release's objects as the cluster has them now",
+    "pods.yaml": "the namespace's pods",
+    "helm-status.json": "helm status (without values, manifest or chart files)",
+    "helm-history.json": "helm history",
+}
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
@@ -83,7 +93,12 @@ def write_bundle(
         scrub,
         lambda: json.dumps(helm.history(release, namespace=namespace), indent=2),
     )
-    _logs(core, namespace, dest / "logs", scrub)
+    logs = _logs(core, namespace, dest / "logs", scrub)
+    entries = [*PARTS.items(), *logs]
+    width = max(len(name) for name, _ in entries) + 2
+    lines = [f"evidence of release {release} in namespace {namespace}", ""]
+    lines += [f"{name:<{width}}{what}" for name, what in entries]
+    (dest / "index.txt").write_text(scrub("\n".join(lines) + "\n"))
     return dest
 
 
@@ -231,14 +246,16 @@ def _pods(core: client.CoreV1Api, namespace: str) -> str:
     return yaml.safe_dump_all(pods, sort_keys=False)
 
 
-def _logs(core: client.CoreV1Api, namespace: str, folder: Path, scrub: Scrubber) -> None:
+def _logs(
+    core: client.CoreV1Api, namespace: str, folder: Path, scrub: Scrubber
+) -> list[tuple[str, str]]:
+    """Write each container's log (and its previous instance's) that has output; say
+    for every one what it is or why there is none, as lines of the bundle's index."""
     try:
         pods = core.list_namespaced_pod(namespace).items
     except Exception as exc:
-        folder.mkdir(exist_ok=True)
-        (folder / "README.txt").write_text(scrub(f"could not list pods: {exc}\n"))
-        return
-    folder.mkdir(exist_ok=True)
+        return [("logs/", f"could not list pods: {exc}")]
+    index: list[tuple[str, str]] = []
     for pod in pods:
         spec: Any = pod.spec
         pod_name = str(pod.metadata.name) if pod.metadata else ""
@@ -247,6 +264,7 @@ def _logs(core: client.CoreV1Api, namespace: str, folder: Path, scrub: Scrubber)
             for previous in (False, True):
                 suffix = ".previous.log" if previous else ".log"
                 path = folder / f"{pod_name}.{container}{suffix}"
+                name = f"logs/{path.name}"
                 try:
                     text = core.read_namespaced_pod_log(
                         pod_name,
@@ -257,10 +275,19 @@ def _logs(core: client.CoreV1Api, namespace: str, folder: Path, scrub: Scrubber)
                         _request_timeout=10,
                     )
                 except Exception as exc:
-                    if previous:
-                        continue  # most containers have no previous instance
-                    text = f"# no logs: {_reason(exc)}\n"
-                path.write_text(scrub(text or ""))
+                    if not previous:  # most containers have no previous instance
+                        index.append((name, f"no logs: {_reason(exc)}"))
+                    path.unlink(missing_ok=True)  # of an earlier failure of the app
+                    continue
+                if not text:
+                    index.append((name, "no output"))
+                    path.unlink(missing_ok=True)
+                    continue
+                folder.mkdir(exist_ok=True)
+                path.write_text(scrub(text))
+                what = "the previous instance's log" if previous else "log"
+                index.append((name, f"{what} of container {container} of pod {pod_name}"))
+    return index
 
 
 def _reason(exc: Exception) -> str:

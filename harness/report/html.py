@@ -31,11 +31,14 @@ COLORS = {
 }
 SERIES = ("#0969da", "#8250df")
 MIB = 1024 * 1024
+EVIDENCE_LINES = 8  # lines of a failure's explanation shown open; the rest is in the bundle
+PHASES = ("from", "to", "rollback")  # of an upgrade run, in order
 TEXT = "#1f2328"
 
 
-def render(results: Mapping[str, Any]) -> str:
-    """The whole page for a run record."""
+def render(results: Mapping[str, Any], *, trends: Mapping[str, Any] | None = None) -> str:
+    """The whole page for a run record; with ``trends`` (view data from
+    :func:`harness.report.history.trend_view`), a trend strip per app from the history."""
     apps = [app for app in _list(results.get("apps")) if isinstance(app, Mapping)]
     tests = [test for test in _list(results.get("tests")) if isinstance(test, Mapping)]
     counts = _mapping(results.get("outcomes"))
@@ -53,6 +56,7 @@ def render(results: Mapping[str, Any]) -> str:
         "by_owner": _by_owner(failures),
         "tests": _test_rows(tests),
         "footer": _footer(results),
+        "trends": trends,
     }
     return _environment().get_template("report.html.j2").render(page=page)
 
@@ -183,6 +187,68 @@ def recorded_memory_mib(metrics: Any) -> float | None:
         return mib
     raw = figure(metrics, ("memory_bytes",))
     return None if raw is None else raw / MIB
+
+
+def ready_failed(app: Mapping[str, Any]) -> bool:
+    """Whether a ``ready`` item of the app failed: it then has no time to ready."""
+    return any(
+        isinstance(item, Mapping)
+        and item.get("outcome") in BAD_OUTCOMES
+        and item.get("check") == "ready"
+        for item in _list(app.get("items"))
+    )
+
+
+def upgrade_versions(app: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(from, to)``: the versions of an upgrade run's app (``?`` where the record does
+    not know one); None for an app of a run without upgrade."""
+    upgrade = _mapping(app.get("upgrade"))
+    if not upgrade:
+        return None
+    # chart_version is what the first install installed: the released version
+    old = _mapping(upgrade.get("from")).get("version") or app.get("chart_version") or "?"
+    new = _mapping(upgrade.get("to")).get("version") or "?"
+    return str(old), str(new)
+
+
+def _item_phase(name: str) -> str:
+    """The upgrade phase of an item by its name: ``install[from]``, ``ready@to``,
+    ``upgrade`` and ``crd-drift`` (to), ``rollback``."""
+    if "@" in name:
+        return name.rpartition("@")[2]
+    if name in ("upgrade", "crd-drift"):
+        return "to"
+    return "rollback" if name == "rollback" else "from"
+
+
+def _version(app: Mapping[str, Any]) -> dict[str, Any]:
+    """The version cell: the installed version, or on an upgrade run ``from → to`` and
+    each phase reached with the version it ran and whether an item of it failed."""
+    versions = upgrade_versions(app)
+    if versions is None:
+        return {"text": str(app.get("chart_version") or "–"), "phases": []}
+    upgrade = _mapping(app.get("upgrade"))
+    reached = str(upgrade.get("phase_reached") or "from")
+    errors = _mapping(upgrade.get("errors"))
+    phases = []
+    for phase in PHASES[: PHASES.index(reached) + 1] if reached in PHASES else PHASES[:1]:
+        bad = [
+            str(item.get("name"))
+            for item in _list(app.get("items"))
+            if isinstance(item, Mapping)
+            and item.get("outcome") in BAD_OUTCOMES
+            and _item_phase(str(item.get("name") or "")) == phase
+        ]
+        why = str(errors.get(phase) or "") or (f"failed: {', '.join(bad)}" if bad else "")
+        phases.append(
+            {
+                "phase": phase,
+                "version": versions[1] if phase == "to" else versions[0],
+                "bad": bool(why),
+                "title": why,
+            }
+        )
+    return {"text": f"{versions[0]} → {versions[1]}", "phases": phases}
 
 
 def time_to_ready(app: Mapping[str, Any]) -> float | None:
@@ -335,16 +401,34 @@ def _app_rows(apps: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "app": app.get("app"),
                 "chart": app.get("chart"),
                 "short_chart": _short_chart(app.get("chart")),
-                "version": app.get("chart_version") or "–",
+                "version": _version(app),
                 "namespace": app.get("namespace"),
                 "owners": ", ".join(_owners(app)),
                 "status": _chip(status, status, str(app.get("install_error") or "")),
                 "install": _seconds(_mapping(app.get("timings")).get("install")),
-                "ready": _seconds(time_to_ready(app)),
+                "ready": "" if ready_failed(app) else _seconds(time_to_ready(app)),
                 "checks": checks,
+                "recoveries": recovery_line(app),
             }
         )
     return rows
+
+
+def recovery_line(app: Mapping[str, Any]) -> str:
+    """The app's ``disrupt`` checks and how long it took to recover from each, in a line:
+    ``recovery: disrupt[restart] 2.1s (restart of Deployment/web) · ...``."""
+    parts = []
+    for check_id, recovery in _mapping(app.get("recoveries")).items():
+        if not isinstance(recovery, Mapping):
+            continue
+        seconds = _number(recovery.get("seconds"))
+        took = (
+            _seconds(seconds)
+            if recovery.get("recovered") and seconds is not None
+            else f"not recovered within {_seconds(_number(recovery.get('budget_s')))}"
+        )
+        parts.append(f"{check_id} {took} ({recovery.get('disruption')})")
+    return "recovery: " + " · ".join(parts) if parts else ""
 
 
 def _charts(apps: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -353,7 +437,7 @@ def _charts(apps: list[Mapping[str, Any]]) -> dict[str, Any]:
     memory = [recorded_memory_mib(app.get("metrics")) for app in apps]
     measured = any(v is not None for v in cpu + memory)
     installs = [_number(_mapping(app.get("timings")).get("install")) for app in apps]
-    ready = [time_to_ready(app) for app in apps]
+    ready = [None if ready_failed(app) else time_to_ready(app) for app in apps]
     return {
         "cpu": _bar_chart("CPU per app", labels, [("cpu", cpu)], "m") if measured else None,
         "memory": (
@@ -391,7 +475,7 @@ def _failures(
                 "owners": _owners(app),
                 "mono": False,
                 "install_error": None if failed else app.get("install_error") or None,
-                "failed": [_failed_item(item) for item in failed],
+                "failed": [_failed_item(item, bundle=app.get("bundle")) for item in failed],
                 "runbook": _runbook(runbook) if shared else None,
                 "bundle": app.get("bundle"),
                 "bundle_files": bundle_files,
@@ -443,18 +527,51 @@ def _by_owner(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _failed_item(item: Mapping[str, Any], *, heading: bool = True) -> dict[str, Any]:
+def _failed_item(
+    item: Mapping[str, Any], *, heading: bool = True, bundle: object = None
+) -> dict[str, Any]:
     outcome = str(item.get("outcome"))
     message = item.get("message")
     details = item.get("details")
     shown = details and str(details).strip() != str(message or "").strip()
+    evidence: list[str] = []
+    more = 0
+    if heading and shown:  # a suite item: its explanation open, the full text folded
+        evidence, more = _evidence(str(details), str(message or ""))
+    folded = bool(shown) and (not heading or more > 0)
+    where = item.get("bundle") or bundle
     return {
         "chip": _chip(outcome, outcome) if heading else None,
         "id": item.get("id"),
         "message": message or "(no message)",
-        "details": details if shown else None,
+        "evidence": "\n".join(evidence),
+        "more": more,
+        "more_file": _file(f"{where}/failure.txt") if more and where else None,
+        "details": details if folded else None,
         "runbook": _runbook(item.get("runbook")),
     }
+
+
+def _evidence(details: str, message: str) -> tuple[list[str], int]:
+    """The lines of a suite item's failure text that explain it (the pods' states, the
+    warning events), without the message and the owners, runbook and evidence lines the
+    block shows on its own; at most :data:`EVIDENCE_LINES`, warnings kept first, and how
+    many more there are."""
+    lines = details.strip("\n").splitlines()
+    if lines and message.strip() and message.strip() in lines[0]:
+        lines = lines[1:]
+    lines = [
+        line
+        for line in lines
+        if line.strip() and not line.startswith(("owners: ", "runbook: ", "evidence: "))
+    ]
+    if len(lines) <= EVIDENCE_LINES:
+        return lines, 0
+    pinned = {i for i, line in enumerate(lines) if line.startswith("latest warning:")}
+    room = EVIDENCE_LINES - min(len(pinned), EVIDENCE_LINES)
+    kept = [i for i in range(len(lines)) if i not in pinned][:room]
+    keep = sorted(set(kept) | set(sorted(pinned)[:EVIDENCE_LINES]))
+    return [lines[i] for i in keep], len(lines) - len(keep)
 
 
 def _test_rows(tests: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -25,7 +25,9 @@ from harness.report.html import (
     _mapping,
     _number,
     _short_chart,
+    ready_failed,
     time_to_ready,
+    upgrade_versions,
 )
 
 SIZE_LIMIT = 1_000_000  # bytes; GitHub takes at most 1 MiB per step summary
@@ -211,10 +213,7 @@ def _app_row(app: Mapping[str, Any]) -> str:
     outcome = f"{MARKS.get(status, '')} {status}".strip()
     if bad:
         outcome += f" ({bad} of {_plural(len(items), 'item')})"
-    ready_failed = any(
-        item.get("outcome") in BAD_OUTCOMES and item.get("check") == "ready" for item in items
-    )
-    ready = "" if ready_failed else _duration(time_to_ready(app))
+    ready = "" if ready_failed(app) else _duration(time_to_ready(app))
     spent = sum(_number(item.get("duration_s")) or 0.0 for item in items)
     cells = [
         _cell(app.get("suite")),
@@ -232,15 +231,14 @@ def _chart_and_version(app: Mapping[str, Any]) -> tuple[str, str]:
     """The chart and version cells: ``from → to`` on an upgrade run."""
     chart = _short_chart(app.get("chart"))
     upgrade = _mapping(app.get("upgrade"))
-    if not upgrade:
+    versions = upgrade_versions(app)
+    if versions is None:
         return _cell(chart), _cell(app.get("chart_version"))
     source = _mapping(upgrade.get("from"))
     target = _mapping(upgrade.get("to"))
     old_chart = _short_chart(source.get("chart")) if source.get("chart") else chart
     new_chart = _short_chart(target.get("chart")) if target.get("chart") else chart
-    # chart_version is what the first install installed: the released version
-    old = source.get("version") or app.get("chart_version") or "?"
-    new = target.get("version") or "?"
+    old, new = versions
     charts = (
         old_chart if old_chart == new_chart else f"{_clip(old_chart, 90)} → {_clip(new_chart, 90)}"
     )
