@@ -149,7 +149,20 @@ def test_the_nightly_shards_the_upgrade_run_and_merges_the_reports(tmp_path: Pat
     upgrade, report = jobs["upgrade"], jobs["report"]
     assert upgrade["strategy"]["matrix"]["shard"] == [1, 2, 3, 4]
     given = next(spec for spec in upgrade["steps"] if spec.get("uses") == "./")["with"]
-    assert given == {"suites": "suites", "upgrade": True, "shard": "${{ matrix.shard }}/4"}
+    history = ".history/nightly-shard-${{ matrix.shard }}.db"
+    assert given == {
+        "suites": "suites",
+        "upgrade": True,
+        "shard": "${{ matrix.shard }}/4",
+        "history": history,
+    }
+    # The history survives the night: restored from an earlier key, saved even after a failure.
+    restore = next(s for s in upgrade["steps"] if s.get("uses") == "actions/cache/restore@v4")
+    save = next(s for s in upgrade["steps"] if s.get("uses") == "actions/cache/save@v4")
+    assert restore["with"]["path"] == save["with"]["path"] == ".history"
+    assert restore["with"]["key"] == save["with"]["key"] and "github.run_id" in save["with"]["key"]
+    assert restore["with"]["key"].startswith(restore["with"]["restore-keys"])
+    assert save["if"] == "always()"
     assert report["needs"] == "upgrade" and report["if"] == "always()"
     pattern = next(s for s in report["steps"] if "download-artifact" in s.get("uses", ""))
     assert pattern["with"]["pattern"] == "harness-report-shard-*"  # what the action uploads

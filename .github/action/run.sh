@@ -5,7 +5,7 @@
 # the summary, annotation, sweep and upload steps run; the action's last step exits with
 # the recorded code.
 # Environment: SUITES, CLUSTER, K8S_VERSION, UPGRADE, SHARD, CHANGED_SINCE, PYTEST_ARGS,
-# REPORT_DIR, NOTIFY_URL, GITHUB_OUTPUT.
+# REPORT_DIR, NOTIFY_URL, HISTORY, GITHUB_OUTPUT.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -33,6 +33,14 @@ shown=("${args[@]}")
 if [[ -n $NOTIFY_URL ]]; then
   args+=("--notify=$NOTIFY_URL")
   shown+=("--notify=***") # a webhook URL is often a secret in itself
+fi
+if [[ -n $HISTORY ]]; then
+  args+=("--history=$HISTORY")
+  if [[ $HISTORY == *://* ]]; then
+    shown+=("--history=***") # a database URL may carry a password
+  else
+    shown+=("--history=$HISTORY")
+  fi
 fi
 
 # Reports of an earlier run in this workspace would pass for this one's.

@@ -237,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="with --merge: where the merged report goes (default: harness-report)",
     )
+
+    from harness.report.history import add_history_parser
+
+    add_history_parser(commands)
     return parser
 
 
@@ -546,6 +550,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _init(args)
         if args.command == "schema":
             return _schema(args)
+        if args.command == "history":
+            from harness.report.history import history_command
+
+            return history_command(args)
         if args.command == "changed":
             from harness.cli.changed import changed
 

@@ -125,6 +125,7 @@ def pytest_configure(config: pytest.Config) -> None:
         max_parallel=opt.harness_max_parallel,
         notify=tuple(opt.harness_notify or ()),
         notify_timeout=opt.harness_notify_timeout,
+        history=opt.harness_history,
     )
     harness = config.stash[session_key] = HarnessSession(options)
     if WORKER_CLUSTER in workerinput:

@@ -338,6 +338,15 @@ OPTIONS: tuple[Option, ...] = (
         metavar="DURATION",
     ),
     Option(
+        "--history",
+        "harness_history",
+        "append the run's record to a history store: a SQLite file, or a postgresql:// URL "
+        "(default: $HELM_HARNESS_HISTORY; none)",
+        metavar="FILE|URL",
+        env="HELM_HARNESS_HISTORY",
+        secret=True,
+    ),
+    Option(
         "--report-dir",
         "harness_report_dir",
         "where reports and failure bundles go (default: harness-report)",

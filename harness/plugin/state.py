@@ -65,6 +65,7 @@ class RunOptions:
     max_parallel: int = 8
     notify: tuple[Target, ...] = ()  # where the alert of a run with failures goes
     notify_timeout: float = 30.0  # seconds all alerts may take
+    history: str | None = None  # a SQLite file or a postgresql:// URL the run is appended to
 
 
 @dataclass

@@ -168,6 +168,7 @@ def failed_apps(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "runbook": first.get("runbook") or app.get("runbook"),
                 "bundle": app.get("bundle"),
                 "failed_items": [item.get("id") for item in failed],
+                "history": app.get("history"),
             }
         )
     return rows
@@ -266,7 +267,8 @@ BODIES: dict[str, Callable[[Mapping[str, Any], Path], dict[str, Any]]] = {
 def _slack_app(app: Mapping[str, Any]) -> str:
     item = str(app.get("item") or "")
     where = f" at `{_code(item.split('::')[-1])}`" if item else ""
-    lines = [f"*{_slack(app.get('suite'))}/{_slack(app.get('app'))}* failed{where}"]
+    since = f" ({_slack(app['history'])})" if app.get("history") else ""
+    lines = [f"*{_slack(app.get('suite'))}/{_slack(app.get('app'))}* failed{where}{since}"]
     lines.append(f"> {_slack(app.get('cause'))}")
     facts = []
     if app.get("owners"):
@@ -506,12 +508,24 @@ class Notifier:
             return [(f"{WARNING}no alert sent: cannot read {record}: {exc}", True)]
         if not has_failures(results):
             return []
+        with_history(results, self.reports.trends)
         deliveries = send(self.targets, results, record.parent, bound=self.bound)
         return [_said(delivery, self.bound) for delivery in deliveries]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for line, warning in self.lines:
             terminalreporter.write_line(line, yellow=warning, bold=warning)
+
+
+def with_history(results: Mapping[str, Any], trends: Mapping[tuple[str, str], Any]) -> None:
+    """Each failed app of ``results`` gains ``history``: "new", "still failing" or "flaky",
+    from the trends of the history store (:func:`harness.report.history.statuses`)."""
+    for app in _list(results.get("apps")):
+        if not isinstance(app, dict) or app.get("status") != "failed":
+            continue
+        trend = trends.get((str(app.get("suite")), str(app.get("app"))))
+        if trend is not None:
+            app["history"] = trend.status
 
 
 def _said(delivery: Delivery, bound: float) -> tuple[str, bool]:

@@ -23,6 +23,7 @@ keys and of ``NAME=value`` pairs whose name looks secret.
 from __future__ import annotations
 
 import getpass
+import json
 import socket
 import threading
 import time
@@ -46,6 +47,7 @@ from harness.report.results import (
 
 if TYPE_CHECKING:
     from harness.plugin.state import HarnessSession
+    from harness.report.history import AppTrend
 
 
 PROGRESS_EVERY = 1.0  # seconds between the records written while a run goes
@@ -91,6 +93,9 @@ class ReportPlugin:
         self.started = time.time()
         self.written: list[Path] = []
         self.error: str | None = None
+        self.history_id: str | None = None  # the run's record id in the history store
+        self.history_error: str | None = None
+        self.trends: dict[tuple[str, str], AppTrend] = {}  # of this run's apps, by (suite, app)
         self._next_progress = 0.0
         self._secrets_of: tuple[frozenset[Path], set[str]] = (frozenset(), set())
         # The record written as the run goes: finished items only, from the hooks or a timer.
@@ -165,6 +170,32 @@ class ReportPlugin:
             )
         except OSError as exc:
             self.error = f"helm-harness could not write its reports: {exc}"
+            return
+        if harness.options.history:
+            self._append_history(harness.options.history)
+
+    def _append_history(self, spec: str) -> None:
+        """The run's record into the history store (before the alerts, which use it); a
+        problem with the store is a line in the summary, never the run's outcome."""
+        from harness.report.history import (
+            HistoryError,
+            git_sha,
+            open_store,
+            rerender_with_trends,
+            statuses,
+        )
+
+        record = next(p for p in self.written if p.name == "results.json")
+        try:
+            results = json.loads(record.read_text(encoding="utf-8"))
+            store = open_store(spec)
+            self.history_id = store.append(results, git_sha=git_sha(Path(self.config.rootpath)))
+            self.trends = statuses(store, results)
+            rerender_with_trends(record.parent, list(self.trends.values()))
+        except HistoryError as exc:
+            self.history_error = f"helm-harness: warning: {exc}"
+        except (OSError, ValueError) as exc:
+            self.history_error = f"helm-harness: warning: history not written: {exc}"
 
     def _run_info(
         self,
@@ -221,6 +252,11 @@ class ReportPlugin:
             folder = self.written[0].parent
             names = ", ".join(path.name for path in self.written)
             terminalreporter.write_sep("-", f"helm-harness reports in {folder}: {names}")
+        if self.history_error:
+            terminalreporter.write_line(self.history_error, yellow=True, bold=True)
+        elif self.history_id:
+            spec = str(self.config.option.harness_history)
+            terminalreporter.write_line(f"helm-harness: run appended to the history {_shown(spec)}")
 
 
 def _cluster_facts(harness: HarnessSession) -> tuple[dict[str, Any] | None, str | None]:
@@ -244,6 +280,13 @@ def _cluster_facts(harness: HarnessSession) -> tuple[dict[str, Any] | None, str 
     except Exception:
         helm_version = None
     return cluster, helm_version
+
+
+def _shown(spec: str) -> str:
+    """A history store as messages show it: a URL without its credentials."""
+    from harness.redact import url_origin
+
+    return url_origin(spec) if "://" in spec else spec
 
 
 def _user() -> str | None:
