@@ -257,8 +257,12 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """A suite item's setup or teardown that failed with a harness (or API) error reads as
-    one line, as its call does, not as a traceback into the harness."""
+    one line, as its call does, not as a traceback into the harness. A check that ran ahead
+    of its item (plugin/prefetch.py) reports its own time, not the item's wait for it."""
     report = yield
+    ran_ahead = getattr(item, "ran_ahead", None)
+    if call.when == "call" and ran_ahead is not None:
+        report.duration = max(report.duration, ran_ahead)
     if call.when != "call" and call.excinfo is not None and report.failed:
         from harness.plugin.items import HarnessItem
 

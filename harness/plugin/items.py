@@ -345,7 +345,10 @@ class CheckItem(HarnessItem):
             ahead = prefetcher.outcome(self.suite, self.app, self.check)
         try:
             if ahead is not None:  # run in a thread ahead of this item: its outcome
-                self.ran_ahead = ahead.result()
+                outcome = ahead.result()
+                self.ran_ahead = outcome.seconds
+                if outcome.raised is not None:
+                    raise outcome.raised
             else:
                 run_and_time(run, self.check)
         except (CheckFailed, WaitTimeout, HelmError) as exc:

@@ -65,6 +65,15 @@ class Planned:
 Upcoming = list[Planned]
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """A check run ahead of its item: how long it took, and what it raised (a failure or
+    pytest's skip), for the item to report."""
+
+    seconds: float
+    raised: BaseException | None = None
+
+
 def run_and_time(run: AppRun, check: Check) -> None:
     """Run ``check`` on the installed ``run``; a passing ``ready`` records the app's time to
     ready (from the start of its install)."""
@@ -103,7 +112,7 @@ class Prefetcher:
         self.stop_event = threading.Event()
         # the outcome of each check run ahead (its seconds, or what it raised), and the
         # checks whose items came first and run them themselves
-        self.outcomes: dict[tuple[AppKey, str], Future[float]] = {}
+        self.outcomes: dict[tuple[AppKey, str], Future[Outcome]] = {}
         self.taken: set[tuple[AppKey, str]] = set()
         self.snapshots: dict[AppKey, Future[None]] = {}
         self.position: tuple[Suite, App] | None = None  # the app whose items run now
@@ -138,9 +147,9 @@ class Prefetcher:
         with self.lock:
             self._refill()
 
-    def outcome(self, suite: Suite, app: App, check: Check) -> Future[float] | None:
-        """For ``check``'s item: the future of its run ahead (seconds it took, or what it
-        raised); ``None``: the item runs it, and from now on nothing runs ahead for it."""
+    def outcome(self, suite: Suite, app: App, check: Check) -> Future[Outcome] | None:
+        """For ``check``'s item: the future of its run ahead (its :class:`Outcome`);
+        ``None``: the item runs it, and from now on nothing runs ahead for it."""
         slot = ((str(suite.path), app.name), check.id)
         with self.lock:
             future = self.outcomes.get(slot)
@@ -156,12 +165,12 @@ class Prefetcher:
         if future is not None:
             future.result()
 
-    def _claim(self, key: AppKey, check: Check) -> Future[float] | None:
+    def _claim(self, key: AppKey, check: Check) -> Future[Outcome] | None:
         with self.lock:
             slot = (key, check.id)
             if self.stopped or slot in self.taken:
                 return None
-            future: Future[float] = Future()
+            future: Future[Outcome] = Future()
             self.outcomes[slot] = future
             return future
 
@@ -215,11 +224,11 @@ class Prefetcher:
             try:
                 run_and_time(run, check)
             except BaseException as exc:  # pytest's skip is one: the item raises it again
-                future.set_exception(exc)
+                future.set_result(Outcome(time.monotonic() - started, exc))
                 if not _is_skip(exc):
                     return False
             else:
-                future.set_result(time.monotonic() - started)
+                future.set_result(Outcome(time.monotonic() - started))
         return True
 
     def stop(self) -> None:
