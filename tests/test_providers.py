@@ -891,3 +891,22 @@ def test_sweep_shows_owners_and_takes_name_and_age_filters(own_name: str) -> Non
     assert own_name not in dry("--name", own_name, "--older-than", "1h")
     assert own_name in dry("--name", own_name[:-2] + "*", "--older-than", "0s")
     KwokProvider().delete(own_name)
+
+
+def test_two_runs_in_one_process_each_give_up_only_their_own_hold(
+    harness_cluster: ClusterInfo,
+) -> None:
+    """A run started in-process by a test (pytester) holds the session's cluster beside
+    the session's own run; when it ends, the session still holds the cluster (a sweep
+    would otherwise take the session's cluster for one nobody holds)."""
+    before = records.read_cluster("kwok", harness_cluster.name)
+    if before is None:
+        pytest.skip("the session cluster was not created by this run (--reuse-cluster)")
+    records.hold_cluster("kwok", harness_cluster.name, run_id="inner-run")
+    held = records.read_cluster("kwok", harness_cluster.name)
+    assert held is not None and "inner-run" in {h.run_id for h in held.holders}
+    records.unhold_cluster("kwok", harness_cluster.name, run_id="inner-run")
+    after = records.read_cluster("kwok", harness_cluster.name)
+    assert after is not None
+    assert {(h.pid, h.run_id) for h in after.holders} == {(h.pid, h.run_id) for h in before.holders}
+    assert after.live_holders()

@@ -240,20 +240,32 @@ def hold_cluster(provider: str, name: str, *, run_id: str = "") -> ClusterRecord
     if record is None:
         return None
     me = this_process(run_id)
-    others = [h for h in record.holders if h.pid != me.pid and h.alive()]
+    # a hold is a run's: two runs in one process (pytest in-process, a run started from
+    # a test) each hold the cluster, and each gives up only its own hold
+    others = [h for h in record.holders if not _same_hold(h, me) and h.alive()]
     updated = replace(record, holders=(*others, me), run_id=record.run_id or run_id)
     _write(updated.path, _record_json(updated))
     return updated
 
 
-def unhold_cluster(provider: str, name: str) -> None:
-    """This process no longer holds the cluster (it keeps it, for someone else)."""
+def unhold_cluster(provider: str, name: str, *, run_id: str = "") -> None:
+    """Run ``run_id`` of this process (any of its runs, without one) no longer holds the
+    cluster (it keeps it, for someone else)."""
     record = read_cluster(provider, name)
     if record is None:
         return
-    others = tuple(h for h in record.holders if h.pid != os.getpid() and h.alive())
+    me = this_process(run_id)
+    others = tuple(
+        h
+        for h in record.holders
+        if h.alive() and not (h.pid == me.pid and (not run_id or h.run_id == run_id))
+    )
     updated = replace(record, holders=others)
     _write(updated.path, _record_json(updated))
+
+
+def _same_hold(a: Holder, b: Holder) -> bool:
+    return a.pid == b.pid and a.run_id == b.run_id
 
 
 def forget_cluster(provider: str, name: str) -> None:

@@ -175,7 +175,7 @@ def release(provider: ClusterProvider, info: ClusterInfo, *, keep: bool, run_id:
                 lock.unlink(missing_ok=True)  # the cluster is gone; waiters take a new file
             return True
         for record_provider, record_name in _records_of(provider, info):
-            records.unhold_cluster(record_provider, record_name)
+            records.unhold_cluster(record_provider, record_name, run_id=run_id)
     return False
 
 
