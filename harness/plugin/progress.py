@@ -198,7 +198,13 @@ class Progress:
     def _hide(self) -> None:
         live, self._live = self._live, None
         if live is not None:
+            refresher = getattr(live, "_refresh_thread", None)  # rich stops it, never joins it
             live.stop()
+            if (
+                isinstance(refresher, threading.Thread)
+                and refresher is not threading.current_thread()
+            ):
+                refresher.join(timeout=2)  # gone when the run ends, not a moment later
 
     def _refresh(self) -> None:
         if self._live is not None:
