@@ -31,7 +31,8 @@ from typing import Any, Protocol
 
 from harness.errors import HarnessError
 from harness.redact import url_origin
-from harness.report.notify import _list, _mapping, one_line
+from harness.report.html import _list, _mapping
+from harness.report.notify import one_line
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 10.0  # seconds a SQLite writer waits for another before giving up

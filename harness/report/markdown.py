@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from harness.report.html import (
     BAD_OUTCOMES,
+    _clip,
     _list,
     _mapping,
     _number,
@@ -101,10 +102,6 @@ def _link(url: object) -> str:
     if urlsplit(text).scheme in ("http", "https") and _AUTOLINK_SAFE.fullmatch(text):
         return f"<{text}>"
     return _text(text)
-
-
-def _clip(text: str, size: int) -> str:
-    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 def _duration(seconds: object) -> str:

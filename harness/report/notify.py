@@ -34,6 +34,7 @@ import pytest
 
 from harness.errors import HarnessError, TemporaryError
 from harness.redact import MASK, url_origin
+from harness.report.html import _clip, _list, _mapping
 
 if TYPE_CHECKING:
     import urllib.request
@@ -311,18 +312,6 @@ def one_line(text: object) -> str:
     """The first non-blank line of ``text``, without colour codes, at most MAX_CAUSE long."""
     lines = [line.strip() for line in _ANSI.sub("", str(text)).splitlines() if line.strip()]
     return _clip(lines[0] if lines else "", MAX_CAUSE)
-
-
-def _clip(text: str, size: int) -> str:
-    return text if len(text) <= size else text[: size - 1] + "…"
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else []
 
 
 # --- sending ---------------------------------------------------------------------------------
