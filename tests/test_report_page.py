@@ -1,12 +1,14 @@
 """report.html as a person reads it: versions from → to on upgrade runs (per phase), no
 time to ready for an app whose ``ready`` failed, long chart refs in full, a failure's
 explanation open on the failure itself; and bundles without empty log files. Synthetic
-records, a bundle of a real kwok pod, and the page in headless Chromium."""
+records, a bundle of a real kwok pod, and the page in headless Chromium (also with the
+trend strips of a history, their colours found in the screenshot's pixels)."""
 
 from __future__ import annotations
 
 import struct
 import uuid
+import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,13 @@ from harness.helm.client import Helm
 from harness.kube.wait import wait_for
 from harness.report import markdown
 from harness.report.evidence import write_bundle
+from harness.report.history import open_store, trend_view, trends
 from harness.report.html import EVIDENCE_LINES, render
 from harness.tools import require_binaries
 from tests.conftest import TEST_LABELS
+from tests.test_history import MiB, crafted
+from tests.test_history import app as history_app
+from tests.test_history import record as history_record
 from tests.test_report_markdown import app, item, record, table_rows
 from tests.test_reports import CHROMIUM, screenshot
 
@@ -310,3 +316,90 @@ def test_an_upgrade_run_and_a_failed_ready_render_in_headless_chromium(tmp_path:
     screenshot(page, png, tmp_path)
     data = png.read_bytes()
     assert png_size(data) == (1280, 2000) and len(data) > 20_000
+
+
+def decoded_rows(data: bytes, limit: int) -> tuple[list[bytes], int]:
+    """The first ``limit`` rows of an 8-bit RGB or RGBA PNG (not interlaced) as raw pixel
+    bytes, and the bytes per pixel: the PNG filters undone (stdlib only)."""
+    pos, idat, header = 8, [], b""
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = chunk
+        elif kind == b"IDAT":
+            idat.append(chunk)
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and colour in (2, 6) and interlace == 0, header
+    bpp = 3 if colour == 2 else 4
+    stride = width * bpp
+    raw = zlib.decompressobj().decompress(b"".join(idat), (stride + 1) * limit)
+    # "Up" (most rows) byte by byte without carries, on whole rows as integers.
+    low, high = (int.from_bytes(bytes([b]) * stride, "big") for b in (0x7F, 0x80))
+    prev, rows = bytes(stride), []
+    for y in range(min(height, limit)):
+        kind, line = raw[y * (stride + 1)], raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]
+        if kind == 2:
+            a, b = int.from_bytes(line, "big"), int.from_bytes(prev, "big")
+            line = (((a & low) + (b & low)) ^ ((a ^ b) & high)).to_bytes(stride, "big")
+        elif kind:
+            cur = bytearray(line)
+            for i in range(stride):
+                left, up = (cur[i - bpp] if i >= bpp else 0), prev[i]
+                if kind == 1:
+                    cur[i] = (cur[i] + left) & 255
+                elif kind == 3:
+                    cur[i] = (cur[i] + (left + up) // 2) & 255
+                else:  # Paeth
+                    corner = prev[i - bpp] if i >= bpp else 0
+                    p = left + up - corner
+                    pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                    best = left if pa <= pb and pa <= pc else up if pb <= pc else corner
+                    cur[i] = (cur[i] + best) & 255
+            line = bytes(cur)
+        rows.append(line)
+        prev = line
+    return rows, bpp
+
+
+def pixels_of(rows: list[bytes], bpp: int, colour: str) -> int:
+    """How many pixels of ``rows`` are exactly ``colour`` (#rrggbb)."""
+    wanted, count = bytes.fromhex(colour.lstrip("#")), 0
+    for row in rows:
+        at = row.find(wanted)
+        while at >= 0:
+            count += at % bpp == 0
+            at = row.find(wanted, at + 1)
+    return count
+
+
+def test_a_report_with_trends_renders_its_strips_in_headless_chromium(tmp_path: Path) -> None:
+    """A run with a history of six: the trend strip is painted (the outcome squares and
+    the amber bars of api's regressions are on the screen), and the same page without a
+    history has none of that amber."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (scripts/setup installs it where apt-get works)")
+    store = crafted(open_store(tmp_path / "h.db"))
+    run = history_record(
+        "r6",
+        6,
+        history_app("web", "failed", failing=("shop::web::http",), version="3.0.0"),
+        history_app("db", "failed", failing=("shop::db::ready",)),
+        history_app("api", ready=30, memory=400 * MiB),
+    )
+    shots = {}
+    for name, trends_of_run in [("with", trend_view(trends(store.runs()))), ("without", None)]:
+        page = tmp_path / f"{name}.html"
+        page.write_text(render(run, trends=trends_of_run))
+        png = tmp_path / f"{name}.png"
+        screenshot(page, png, tmp_path)
+        data = png.read_bytes()
+        assert png_size(data) == (1280, 2000) and len(data) > 20_000
+        shots[name] = decoded_rows(data, 1000)  # the strip is near the top
+    amber, red = "#bf8700", "#cf222e"  # regressions and flaky items; failures
+    # api's last time-to-ready and memory bars: 10 x 22 px each, in full.
+    assert pixels_of(*shots["with"], amber) >= 2 * 10 * 22
+    assert pixels_of(*shots["without"], amber) == 0
+    # Seven failed runs' squares (10 x 12 px) in the strips: web 3, db 3 (plus r6 of web).
+    assert pixels_of(*shots["with"], red) >= pixels_of(*shots["without"], red) + 6 * 10 * 12

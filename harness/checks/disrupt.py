@@ -9,9 +9,12 @@ default 60s). One of:
 - ``drain: {node, selector}``: cordon a node (default: the node of the first pod matching
   ``selector``, or of the release's first pod) and evict the app's pods on it, DaemonSet
   pods excepted, as ``kubectl drain`` does. Only the app's own pods are evicted: other apps
-  of the run may share the node. The cordon is undone at the end of the check, whatever
-  happened. It needs another schedulable node to move the pods to (kwok:
-  ``--cluster-nodes N``); a single-node cluster (kind) skips it and says so.
+  of the run may share the node. An eviction a PodDisruptionBudget refuses (429) is tried
+  again, as ``kubectl drain`` does, until the check's own deadline (the API client's retry
+  is not used: its time would not count); a drain that cannot finish by then fails as
+  "could not drain", naming the budget and its status. The cordon is undone at the end of
+  the check, whatever happened. It needs another schedulable node to move the pods to
+  (kwok: ``--cluster-nodes N``); a single-node cluster (kind) skips it and says so.
 
 Recovered means: as many ready pods match the selector as did before, none of them a pod
 the disruption removed, and then the ``ready`` check passes (:mod:`harness.checks.ready`,
@@ -27,11 +30,13 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from harness.checks import ready
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed, UsageError, WaitTimeout
-from harness.kube.client import call
+from harness.kube.client import CLIENT_ERRORS, api_error, call, status_body
+from harness.kube.diagnosis import _expression_holds
 from harness.kube.readiness import Unrecoverable, container_states, pod_ready
 from harness.kube.wait import Obj, condition_is, wait_for
 from harness.suite.model import Check
@@ -104,13 +109,47 @@ def _drain(
             if (pod.get("spec") or {}).get("nodeName") == node and not _owned_by_daemonset(pod)
         ]
         started = time.monotonic()
-        for pod in evicted:
-            _evict(core, pod, ctx.namespace)
         what = f"drain of node {node}: {_named(evicted, 'evicted') if evicted else 'no pods'}"
+        # A client of its own, without the API client's retry: a refused eviction is
+        # retried here, within the check's deadline.
+        with client.ApiClient(ctx.api.configuration) as own:
+            refused = _evict_all(client.CoreV1Api(own), evicted, ctx.namespace, started + budget)
+        if refused is not None:
+            raise _not_drained(ctx, check, node, budget, *refused)
         _recover(ctx, check, what, started, budget, evicted, selector, wanted)
     finally:
         if cordoned:
             _cordon(core, node, False)
+
+
+def _not_drained(
+    ctx: AppContext,
+    check: Check,
+    node: str,
+    budget: float,
+    pod: Obj,
+    refusal: ApiException,
+    done: list[Obj],
+) -> CheckFailed:
+    """The failure of a drain an eviction was refused for until the deadline (recorded as
+    not recovered): the pod, the API server's answer and the budgets that select the pod."""
+    what = f"drain of node {node}: {_named(done, 'evicted') if done else 'no pod evicted'}"
+    ctx.recoveries[check.id] = {
+        "disruption": what,
+        "budget_s": round(budget, 3),
+        "recovered": False,
+        "seconds": None,
+    }
+    status = status_body(refusal)
+    causes = [str(c.get("message")) for c in (status.get("details") or {}).get("causes") or []]
+    answer = f"{refusal.status} {status.get('reason') or refusal.reason}"
+    return CheckFailed(
+        f"the app to recover from the drain of node {node} within {budget:.0f}s",
+        f"could not drain: the eviction of Pod/{pod['metadata']['name']} was refused until "
+        f"the deadline ({answer}: {status.get('message') or refusal.body}); "
+        f"{_budgets_of(ctx, pod)}",
+        details="\n".join([*causes, f"before that: {what}"]),
+    )
 
 
 def _recover(
@@ -239,10 +278,66 @@ def _delete(ctx: AppContext, pod: Obj) -> None:
     call(client.CoreV1Api(ctx.api).delete_namespaced_pod, name, ctx.namespace, what=f"Pod/{name}")
 
 
-def _evict(core: client.CoreV1Api, pod: Obj, namespace: str) -> None:
-    name = pod["metadata"]["name"]
-    body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
-    call(core.create_namespaced_pod_eviction, name, namespace, body, what=f"evict Pod/{name}")
+def _evict_all(
+    core: client.CoreV1Api, pods: list[Obj], namespace: str, deadline: float
+) -> tuple[Obj, ApiException, list[Obj]] | None:
+    """Evict ``pods`` one after another; an eviction refused for now (429: a
+    PodDisruptionBudget allows no disruption yet, or the API server is busy; 503) is tried
+    again with back-off until ``deadline``. ``None`` when every pod was evicted (or was gone
+    already), else the pod still refused, the last refusal and the pods evicted before."""
+    done: list[Obj] = []
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
+        delay = 0.25
+        while True:
+            try:
+                core.create_namespaced_pod_eviction(name, namespace, body)
+                break
+            except ApiException as exc:
+                if exc.status == 404:  # gone already
+                    break
+                if exc.status not in (429, 503):
+                    raise api_error(exc, f"evict Pod/{name}") from exc
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return pod, exc, done
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 2.0)
+            except CLIENT_ERRORS as exc:
+                raise api_error(exc, f"evict Pod/{name}") from exc
+        done.append(pod)
+    return None
+
+
+def _budgets_of(ctx: AppContext, pod: Obj) -> str:
+    """The PodDisruptionBudgets selecting ``pod``, each with its status."""
+    listed = ctx.lister_for(ctx.resolver.by_name("poddisruptionbudgets"))(namespace=ctx.namespace)
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    found = []
+    for pdb in listed["items"]:
+        spec, status = pdb.get("spec") or {}, pdb.get("status") or {}
+        if not _selects(spec.get("selector") or {}, labels):
+            continue
+        rule = next(
+            (f" ({key} {spec[key]})" for key in ("minAvailable", "maxUnavailable") if key in spec),
+            "",
+        )
+        shown = ", ".join(
+            f"{key} {status.get(key, '?')}"
+            for key in ("disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods")
+        )
+        found.append(f"PodDisruptionBudget/{pdb['metadata']['name']}{rule}: {shown}")
+    return "; ".join(found) or f"no PodDisruptionBudget in namespace {ctx.namespace} selects it"
+
+
+def _selects(selector: Obj, labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels and matchExpressions) selects ``labels``; an
+    empty one selects every pod, as a PodDisruptionBudget's does."""
+    match = selector.get("matchLabels") or {}
+    if any(labels.get(key) != value for key, value in match.items()):
+        return False
+    return all(_expression_holds(e, labels) for e in selector.get("matchExpressions") or [])
 
 
 def _cordon(core: client.CoreV1Api, node: str, unschedulable: bool) -> bool:

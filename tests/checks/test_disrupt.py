@@ -1,18 +1,22 @@
 """The disrupt check on real API servers: pods deleted and a rollout restarted on the
 session's kwok cluster and the app back within the budget (the time recorded), a node
-drained on a two-node kwok cluster of its own, and the failures: a selector that matches
+drained on a two-node kwok cluster of its own (also under a PodDisruptionBudget that lets
+one pod go at a time, and one that lets none: "could not drain" within the check's own
+timeout, naming the budget and its status), and the failures: a selector that matches
 nothing, an app whose new pods cannot be created, a bare pod that nothing recreates, a
 drain on a single-node cluster. And the suite file's validation of the check."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from harness.checks import run_check
 from harness.checks.context import AppContext
@@ -158,7 +162,7 @@ def test_drain_on_a_single_node_cluster_is_skipped_and_leaves_the_node(
 DRAINED = """\
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: mover, namespace: default}
+metadata: {name: mover}
 spec:
   replicas: 2
   selector: {matchLabels: {app: mover}}
@@ -169,9 +173,10 @@ spec:
 """
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def two_nodes() -> Any:
-    """A kwok cluster of its own with two simulated nodes (the session's has one)."""
+    """A kwok cluster of its own with two simulated nodes (the session's has one), shared by
+    this module's drain tests (each in a namespace of its own)."""
     provider = KwokProvider()
     name = f"hh-drain-{uuid.uuid4().hex[:6]}"
     try:
@@ -188,34 +193,145 @@ def two_nodes() -> Any:
         provider.delete(name)
 
 
-def test_drain_moves_the_pods_to_the_other_node_and_uncordons(
-    two_nodes: client.ApiClient, helm: Any
-) -> None:
+def mover(
+    api: client.ApiClient,
+    helm: Any,
+    budget: dict[str, Any] | None = None,
+    *,
+    one_node: bool = False,
+) -> AppContext:
+    """The two-pod ``mover`` Deployment (and a PodDisruptionBudget of ``budget``'s spec
+    over its pods) in a new namespace of the two-node cluster, ready; with ``one_node``
+    both pods on the first node (the second is cordoned while they are scheduled)."""
     import yaml
 
+    namespace = f"drain-{uuid.uuid4().hex[:6]}"
+    core = client.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": namespace}})
     deployment = yaml.safe_load(DRAINED)
-    apps = client.AppsV1Api(two_nodes)
-    apps.create_namespaced_deployment("default", deployment)
-    app = App(name="mover", source=ChartRef(chart="-"), release="mover", namespace="default")
+    spare = sorted(node.metadata.name for node in core.list_node().items)[1]
+    if one_node:
+        core.patch_node(spare, {"spec": {"unschedulable": True}})
+    client.AppsV1Api(api).create_namespaced_deployment(namespace, deployment)
+    if budget is not None:
+        pdb = {
+            "metadata": {"name": "mover"},
+            "spec": {"selector": {"matchLabels": {"app": "mover"}}, **budget},
+        }
+        client.PolicyV1Api(api).create_namespaced_pod_disruption_budget(namespace, pdb)
+    app = App(name="mover", source=ChartRef(chart="-"), release="mover", namespace=namespace)
     ctx = AppContext(
         suite=Suite(path=Path("t.suite.yaml"), name="t", apps=(app,)),
         app=app,
-        namespace="default",
-        api=two_nodes,
+        namespace=namespace,
+        api=api,
         helm=helm,
         manifest=[deployment],
         deadline=0,
     )
-    run_check(ctx, Check(kind="ready", spec={}, timeout=60))
-    core = client.CoreV1Api(two_nodes)
-    first = core.list_namespaced_pod("default", label_selector="app=mover").items
-    node = sorted(first, key=lambda pod: pod.metadata.name)[0].spec.node_name
+    try:
+        run_check(ctx, Check(kind="ready", spec={}, timeout=60))
+    finally:
+        if one_node:
+            core.patch_node(spare, {"spec": {"unschedulable": False}})
+    if budget is not None:  # the disruption controller has counted the pods
+        wait_for(
+            client.PolicyV1Api(api).list_namespaced_pod_disruption_budget,
+            lambda pdbs: [(p.get("status") or {}).get("currentHealthy") for p in pdbs] == [2],
+            expected="the budget counting 2 healthy pods",
+            timeout=30,
+            namespace=namespace,
+        )
+    return ctx
+
+
+def first_node(ctx: AppContext) -> str:
+    pods = client.CoreV1Api(ctx.api).list_namespaced_pod(ctx.namespace).items
+    return str(sorted(pods, key=lambda pod: pod.metadata.name)[0].spec.node_name)
+
+
+def test_drain_moves_the_pods_to_the_other_node_and_uncordons(
+    two_nodes: client.ApiClient, helm: Any
+) -> None:
+    ctx = mover(two_nodes, helm)
+    node = first_node(ctx)
     run_check(ctx, disrupt("drain", selector="app=mover"))
-    now = core.list_namespaced_pod("default", label_selector="app=mover").items
+    core = client.CoreV1Api(two_nodes)
+    now = core.list_namespaced_pod(ctx.namespace, label_selector="app=mover").items
     assert len(now) == 2 and all(pod.spec.node_name != node for pod in now)
     assert not core.read_node(node).spec.unschedulable  # the cordon is undone
     recovery = ctx.recoveries["disrupt[drain]"]
     assert recovery["recovered"] and recovery["disruption"].startswith(f"drain of node {node}: ")
+
+
+def test_a_budget_allowing_one_pod_at_a_time_lets_the_drain_finish_within_the_deadline(
+    two_nodes: client.ApiClient, helm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """minAvailable 1 of 2 pods on one node: the second eviction is refused (429) until
+    the first pod's replacement is ready on the other node, and is tried again until then."""
+    ctx = mover(two_nodes, helm, {"minAvailable": 1}, one_node=True)
+    node = first_node(ctx)
+    core = client.CoreV1Api(two_nodes)
+    assert {p.spec.node_name for p in core.list_namespaced_pod(ctx.namespace).items} == {node}
+    answers: list[int] = []  # the API server's answer to each eviction request
+    evict = client.CoreV1Api.create_namespaced_pod_eviction
+
+    def counted(self: client.CoreV1Api, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = evict(self, *args, **kwargs)
+        except ApiException as exc:
+            answers.append(int(exc.status or 0))
+            raise
+        answers.append(201)
+        return result
+
+    monkeypatch.setattr(client.CoreV1Api, "create_namespaced_pod_eviction", counted)
+    run_check(ctx, disrupt("drain", timeout=40, selector="app=mover"))
+    # The first evicted at once; the second refused by the budget, then evicted.
+    assert answers[0] == 201 and answers[-1] == 201 and set(answers[1:-1]) == {429}, answers
+    now = core.list_namespaced_pod(ctx.namespace, label_selector="app=mover").items
+    assert len(now) == 2 and all(pod.spec.node_name != node for pod in now)
+    recovery = ctx.recoveries["disrupt[drain]"]
+    assert recovery["recovered"] is True and recovery["disruption"].startswith(
+        f"drain of node {node}: 2 pods evicted (Pod/mover-"
+    )
+    assert 0 < recovery["seconds"] < 40
+
+
+def test_a_budget_that_allows_no_disruption_fails_the_drain_within_the_checks_own_timeout(
+    two_nodes: client.ApiClient, helm: Any
+) -> None:
+    """minAvailable 2 of 2: every eviction is refused. The check fails when its own 4 s
+    are up (not after the API client's 30 s of retries), naming the budget and its status,
+    and the cordon is undone."""
+    ctx = mover(two_nodes, helm, {"minAvailable": 2})
+    node = first_node(ctx)
+    started = time.monotonic()
+    with pytest.raises(CheckFailed) as info:
+        run_check(ctx, disrupt("drain", timeout=4, selector="app=mover"))
+    took = time.monotonic() - started
+    assert 4 <= took < 10, took
+    text = str(info.value)
+    assert text.startswith(
+        f"expected the app to recover from the drain of node {node} within 4s; observed could "
+        "not drain: the eviction of Pod/mover-"
+    ), text
+    assert (
+        " was refused until the deadline (429 TooManyRequests: Cannot evict pod as it would "
+        "violate the pod's disruption budget.); PodDisruptionBudget/mover (minAvailable 2): "
+        "disruptionsAllowed 0, currentHealthy 2, desiredHealthy 2, expectedPods 2"
+    ) in text, text
+    assert "The disruption budget mover needs 2 healthy pods and has 2 currently" in text
+    assert f"before that: drain of node {node}: no pod evicted" in text
+    core = client.CoreV1Api(two_nodes)
+    assert len(core.list_namespaced_pod(ctx.namespace).items) == 2  # none evicted
+    assert not core.read_node(node).spec.unschedulable
+    assert ctx.recoveries["disrupt[drain]"] == {
+        "disruption": f"drain of node {node}: no pod evicted",
+        "budget_s": 4.0,
+        "recovered": False,
+        "seconds": None,
+    }
 
 
 # -- the suite file ----------------------------------------------------------------------------
