@@ -42,7 +42,8 @@ from harness.helm.client import Helm
 from harness.helm.command import chart_flags
 from harness.kube import manifests
 from harness.kube.readiness import PREDICATES, service_needs_endpoints
-from harness.suite.model import SuiteError, load_suite
+from harness.suite import matrix
+from harness.suite.model import App, ChartRef, SuiteError, load_suite
 from harness.tools import K8S_VERSION
 
 Obj = dict[str, Any]
@@ -538,8 +539,10 @@ def suite_text(
     repo: str | None,
     version: str | None,
     rendered: Rendered,
+    variants: Sequence[str] = (),
 ) -> str:
-    """The starter suite: a comment header that explains each check, then the suite."""
+    """The starter suite: a comment header that explains each check, then the suite;
+    ``variants``: the stems of the chart's ``ci/*-values.yaml`` files, if any."""
     lines = [f"# A starter suite for the chart {chart_shown}, written by `helm-harness init`."]
     if rendered.warnings:
         lines += [
@@ -595,6 +598,15 @@ def suite_text(
         lines.append(f"    repo: {_scalar(repo)}")
     if version:
         lines.append(f"    version: {json.dumps(version)}")
+    if variants:
+        shown = ", ".join(matrix.variant_name(app, stem) for stem in variants)
+        indent = "    # "
+        lines += [
+            f"    # one app per file of the chart's {matrix.CHART_TESTING_GLOB} (chart-testing's",
+            "    # convention), that file its last values file, each in its own namespace:",
+            *textwrap.wrap(shown, COMMENT_WIDTH, initial_indent=indent, subsequent_indent=indent),
+            f"    valuesMatrix: {matrix.CHART_TESTING_GLOB}",
+        ]
     lines += [
         "    # values: {}        # inline values over the chart's defaults; or valuesFiles: [...]",
         "    checks:",
@@ -646,6 +658,7 @@ class InitResult:
     app: str
     items: list[str]
     warnings: list[str]  # what will not work on a test cluster, also in the file's header
+    variants: list[str] = field(default_factory=list)  # the valuesMatrix apps, if any
 
 
 def init(
@@ -677,12 +690,38 @@ def init(
     written = chart  # oci:// and repo charts, and absolute paths, as given
     if local and not Path(chart).is_absolute():  # relative to the suite file, as suites read it
         written = os.path.relpath(Path(chart).resolve(), folder)
+    variants = _ci_values_stems(app, Path(chart)) if local else []
     text = suite_text(
-        app=app, chart=written, chart_shown=chart, repo=repo, version=version, rendered=rendered
+        app=app,
+        chart=written,
+        chart_shown=chart,
+        repo=repo,
+        version=version,
+        rendered=rendered,
+        variants=variants,
     )
     folder.mkdir(parents=True, exist_ok=True)
     items = _validated(text, folder, target)
-    return InitResult(path=target, text=text, app=app, items=items, warnings=rendered.warnings)
+    return InitResult(
+        path=target,
+        text=text,
+        app=app,
+        items=items,
+        warnings=rendered.warnings,
+        variants=[matrix.variant_name(app, stem) for stem in variants],
+    )
+
+
+def _ci_values_stems(app: str, chart: Path) -> list[str]:
+    """The variant names a chart folder's ``ci/*-values.yaml`` files make; none when it has
+    none (or is a .tgz), or when they cannot make apps (names that clash, say)."""
+    source = ChartRef(str(chart))
+    try:
+        files = matrix.matrix_files(app, source, matrix.CHART_TESTING_GLOB)
+        matrix.expand([App(name=app, source=source, release=app, namespace=None)], {app: files})
+    except matrix.MatrixError:
+        return []
+    return [matrix.stem(path) for path in files]
 
 
 def _validated(text: str, folder: Path, target: Path | None) -> list[str]:

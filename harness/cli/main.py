@@ -439,6 +439,12 @@ def _init(args: argparse.Namespace) -> int:
         sys.stdout.write(result.text)
     else:
         print(f"wrote {result.path}: app {result.app}, items {', '.join(result.items)}")
+    if result.variants:
+        print(
+            "valuesMatrix: the chart's ci/*-values.yaml files make one app each: "
+            + ", ".join(result.variants),
+            file=sys.stderr if result.path is None else sys.stdout,
+        )
     return EXIT_OK
 
 

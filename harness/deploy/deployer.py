@@ -79,6 +79,12 @@ def namespace_name(run_id: str, suite: str, app: str) -> str:
     return name
 
 
+def label_value(text: str) -> str:
+    """``text`` as a label value can hold it: letters, digits, '-', '_' and '.' (anything
+    else as '-'), at most 63, starting and ending with a letter or digit."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:63].strip("-_.")
+
+
 @dataclass
 class AppRun:
     """One app's life in this run."""
@@ -421,7 +427,7 @@ class Deployer:
         labels = {
             LABEL_RUN: self.run_id,
             LABEL_OWNER: OWNER,
-            LABEL_APP: run.app.name[:63],
+            LABEL_APP: label_value(run.app.name),  # web[small]: web-small
             LABEL_SUITE: run.suite.name[:63],
             **namespace_labels(run.app.checks),  # podSecurity: enforced from the install on
         }

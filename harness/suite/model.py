@@ -25,6 +25,7 @@ import yaml
 from harness.checks import CHECK_KINDS, KINDS
 from harness.errors import UsageError
 from harness.kube.manifests import KubeLoader
+from harness.suite import matrix
 from harness.suite.graph import find_cycle
 from harness.units import parse_duration
 
@@ -694,7 +695,29 @@ class _SuiteBuilder:
         apps = tuple(self.app(index, raw) for index, raw in enumerate(self.doc.data["apps"]))
         self.check_unique(apps)
         self.check_depends_on(apps)
+        apps = self.values_matrix(apps)
         return Suite(path=self.doc.path, name=self.suite_name(), apps=apps, upgrade=self.upgrade)
+
+    def values_matrix(self, apps: tuple[App, ...]) -> tuple[App, ...]:
+        """Each app with a ``valuesMatrix`` as one app per matching file (:mod:`.matrix`)."""
+        locs: dict[str, Loc] = {}
+        files: dict[str, list[Path]] = {}
+        for index, app in enumerate(apps):
+            loc = self.origins[index].get("valuesMatrix")
+            if loc is None:
+                continue
+            locs[app.name] = loc
+            raw = self.doc.data["apps"][index]
+            pattern = str(raw.get("valuesMatrix", self.defaults.get("valuesMatrix")))
+            try:
+                found = matrix.matrix_files(app.name, app.source, pattern)
+            except matrix.MatrixError as exc:
+                raise self.doc.error(loc, str(exc)) from exc
+            files[app.name] = [self.values_file(loc, str(path)) for path in found]
+        try:
+            return matrix.expand(apps, files)
+        except matrix.MatrixError as exc:
+            raise self.doc.error(locs[exc.app], str(exc)) from exc
 
     def suite_name(self) -> str:
         name = (self.doc.data.get("metadata") or {}).get("name")
