@@ -26,6 +26,7 @@ from exc``)::
     │                               (what was expected, what was last observed)
     ├── CheckFailed                 a health check found the app unhealthy
     │                               (expected, observed, evidence, runbook)
+    ├── LintFailed                  ``lint`` found problems in an app's chart (one line each)
     ├── Stopped                     work done ahead in a thread was stopped: the run is
     │                               ending (a failure with -x, Ctrl-C); never an app's fault
     ├── portforward.PortForwardError  a pod port could not be reached (namespace, target,
@@ -193,6 +194,16 @@ class CheckFailed(HarnessError):
         self.details = details
         text = f"expected {expected}; observed {observed}"
         super().__init__(text + (f"\n{details}" if details else ""))
+
+
+class LintFailed(HarnessError):
+    """``lint`` found problems in an app's chart (``helm lint`` errors, objects the API
+    server refused): ``problems``, one line each."""
+
+    def __init__(self, summary: str, problems: Sequence[str] = ()) -> None:
+        self.summary = summary
+        self.problems = list(problems)
+        super().__init__("\n".join([summary, *(f"  {line}" for line in self.problems)]))
 
 
 class Stopped(HarnessError):

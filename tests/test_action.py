@@ -569,3 +569,34 @@ def test_the_history_reaches_the_run_and_a_url_stays_out_of_the_log(
     # the store is down: a warning, and the run and its reports as they would have been
     assert "helm-harness: warning: history postgresql://127.0.0.1:1: cannot connect" in out
     assert run.outputs["run"]["exit-code"] in ("0", "1"), run.log
+
+
+def test_the_upgrade_git_base_reaches_the_run(
+    chart_repo: Path, harness_cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    inputs = {"upgrade": "true", "upgrade-from-git-base": "-main"}  # refused by the run
+    run = on_the_session_cluster(chart_repo, harness_cluster, tmp_path, **inputs)
+    run.run(only="run")
+    step = run.step("Run the suites")
+    assert "--upgrade --upgrade-from-git-base=-main" in step.stdout, run.log
+    assert run.outputs["run"]["exit-code"] == "4", run.log  # a usage error
+    assert "not a branch name: '-main'" in step.stdout + step.stderr
+
+
+def test_lint_runs_first_and_a_problem_stops_the_suites(
+    chart_repo: Path, harness_cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    suite = chart_repo / "suites" / "web.suite.yaml"
+    suite.write_text(
+        PASSING.replace(
+            "chart: ../charts/web", "chart: ../charts/web\n    set: {replicaCount: two}"
+        )
+    )
+    run = on_the_session_cluster(chart_repo, harness_cluster, tmp_path, lint="true").run()
+    step = run.step("Run the suites")
+    assert "helm-harness lint suites --cluster=existing" in step.stdout, run.log
+    assert "helm-harness run" not in step.stdout  # the suites did not run
+    assert "suites/web.suite.yaml::web: Deployment/web-web" in step.stdout, run.log
+    assert run.outputs["run"]["outcome"] == "failed" and run.outputs["run"]["exit-code"] == "1"
+    annotations = run.step("Annotate the failures").stdout
+    assert "web%3A%3Aweb%3A%3Alint" in annotations or "web::lint" in annotations, annotations

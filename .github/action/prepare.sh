@@ -16,6 +16,7 @@ version='^v[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$'
 [[ $HELM_VERSION =~ $version ]] || fail "the input helm-version is '$HELM_VERSION': give a release, e.g. v3.22.0"
 [[ $KIND_VERSION =~ $version ]] || fail "the input kind-version is '$KIND_VERSION': give a release, e.g. v0.33.0"
 [[ $UPGRADE == true || $UPGRADE == false ]] || fail "the input upgrade is '$UPGRADE': it must be true or false"
+[[ ${LINT:-false} == true || ${LINT:-false} == false ]] || fail "the input lint is '$LINT': it must be true or false"
 [[ -n $REPORT_DIR ]] || fail "the input report-dir is empty"
 [[ -n $ARTIFACT_NAME ]] || fail "the input artifact-name is empty"
 artifact=$ARTIFACT_NAME

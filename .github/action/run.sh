@@ -4,8 +4,10 @@
 # item to run), the exit code (0 for nothing-to-run) and the report dir, and exits 0 so that
 # the summary, annotation, sweep and upload steps run; the action's last step exits with
 # the recorded code.
-# Environment: SUITES, CLUSTER, K8S_VERSION, UPGRADE, SHARD, CHANGED_SINCE, PYTEST_ARGS,
-# REPORT_DIR, NOTIFY_URL, HISTORY, GITHUB_OUTPUT.
+# Environment: SUITES, CLUSTER, K8S_VERSION, UPGRADE, UPGRADE_FROM_GIT_BASE, SHARD,
+# CHANGED_SINCE, PYTEST_ARGS, REPORT_DIR, NOTIFY_URL, HISTORY, LINT, GITHUB_OUTPUT.
+# With LINT=true, `helm-harness lint` runs first on the same provider; when it fails, the
+# suites do not run and its outcome (and report) is the run's.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -21,6 +23,9 @@ if [[ -n $K8S_VERSION ]]; then
 fi
 if [[ $UPGRADE == true ]]; then
   args+=(--upgrade)
+fi
+if [[ -n $UPGRADE_FROM_GIT_BASE ]]; then
+  args+=("--upgrade-from-git-base=$UPGRADE_FROM_GIT_BASE")
 fi
 if [[ -n $SHARD ]]; then
   args+=("--shard=$SHARD")
@@ -48,9 +53,23 @@ for name in junit.xml results.json report.html report.md; do
   rm -f -- "$REPORT_DIR/$name"
 done
 
-echo "helm-harness ${shown[*]}"
 code=0
-helm-harness "${args[@]}" || code=$?
+if [[ ${LINT:-false} == true ]]; then
+  lint_args=(lint "${paths[@]}" "--cluster=$CLUSTER")
+  if [[ -n $K8S_VERSION ]]; then
+    lint_args+=("--k8s-version=$K8S_VERSION")
+  fi
+  if [[ -n $CHANGED_SINCE ]]; then
+    lint_args+=("--changed-since=$CHANGED_SINCE")
+  fi
+  lint_args+=("--report-dir=$REPORT_DIR" "${extra[@]}")
+  echo "helm-harness ${lint_args[*]}"
+  helm-harness "${lint_args[@]}" || code=$?
+fi
+if ((code == 0)); then
+  echo "helm-harness ${shown[*]}"
+  helm-harness "${args[@]}" || code=$?
+fi
 
 # With CHANGED_SINCE, no record means pytest never started (no suite uses a changed chart,
 # exit 0) or what it chose was all deselected by PYTEST_ARGS (exit 5, no tests collected).

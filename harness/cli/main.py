@@ -219,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
         "any pytest or helm-harness option may follow",
         add_help=False,
     )
+    commands.add_parser(
+        "lint",
+        help="lint each app without installing it: helm lint, and a server-side dry-run of "
+        "what its chart renders (default: ./suites, on kwok); run's options may follow",
+        add_help=False,
+    )
 
     report = commands.add_parser(
         "report", help="re-render report.html and report.md of a report dir from its results.json"
@@ -532,8 +538,12 @@ def _run(args: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["run"]:
+    if argv[:1] in (["run"], ["lint"]):
         try:
+            if argv[0] == "lint":
+                from harness.cli.lint import lint
+
+                return lint(argv[1:], pytest_args)
             return _run(argv[1:])
         except UsageError as exc:
             print(f"helm-harness: error: {exc}", file=sys.stderr)

@@ -21,15 +21,19 @@ from harness.checks.context import AppContext
 from harness.checks.pod_security import namespace_labels
 from harness.deploy.holds import hold_of
 from harness.deploy.images import ImageLoader, LoadResult, images_in
+from harness.deploy.lint import LintResult, crds_in, lint_chart
 from harness.errors import (
     Conflict,
     HarnessError,
     HelmError,
     HelmReleaseNotFound,
     HelmResourceExists,
+    LintFailed,
     NotFound,
+    Stopped,
 )
 from harness.helm.client import Helm
+from harness.helm.gitref import ChartAtRef, materialise, remove, scratch_folder
 from harness.kube import manifests
 from harness.kube.client import call
 from harness.kube.wait import retry_until
@@ -113,6 +117,11 @@ class AppRun:
     waited_for: str | None = None  # a cluster-scoped object another release held
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     waited_s: float = 0.0  # how long the install waited for it
+    lint: LintResult | None = None  # what `lint` found (--lint), once it ran
+    lint_error: BaseException | None = None  # why it could not run, or LintFailed
+    lint_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    from_git: ChartAtRef | None = None  # upgrade.from {git: ...}: the chart written out
+    scratch: Path | None = None  # the folder it was written to, removed with the app
 
     def summary(self) -> dict[str, Any]:
         """The app's record for reports: never the values themselves (they may hold
@@ -150,12 +159,13 @@ class AppRun:
             "chart": self.app.source.chart,
             "version": self.upgraded_version or self.app.source.version,
         }
+        old = self.from_git.summary() if self.from_git else None
+        if old is None and source is not None:
+            old = {"chart": source.chart, "version": source.version}
+        if old is not None:
+            old["version"] = self.chart_version or old["version"]
         return {
-            "from": (
-                {"chart": source.chart, "version": self.chart_version or source.version}
-                if source
-                else None
-            ),
+            "from": old,
             "to": target,
             "phase_reached": self.phase,
             "errors": {step: str(exc).splitlines()[0] for step, exc in self.step_errors.items()},
@@ -179,8 +189,12 @@ class Deployer:
         helm: Helm,
         simulated: bool = False,
         image_loader: ImageLoader | None = None,
+        git_base: str | None = None,
+        lint: bool = False,
     ) -> None:
         self.run_id = run_id
+        self.lint = lint  # every install is linted first (harness/deploy/lint.py)
+        self.git_base = git_base  # --upgrade-from-git-base: upgrade.from git refs' branch
         self.api = api
         self.helm = helm
         self.simulated = simulated
@@ -249,7 +263,7 @@ class Deployer:
         else:
             self.helm.rollback(app.release, 1, namespace=run.namespace)
             run.timings["rollback"] = time.monotonic() - started
-            self.refresh(ctx, app.upgrade_from or app.source)
+            self.refresh(ctx, self._old_chart(run))
             ctx.missing_crds = set()
 
     def ensure_installed(
@@ -268,6 +282,9 @@ class Deployer:
             by_name = {a.name: a for a in suite.apps}
             for dependency in app.depends_on:
                 dep_run = self.ensure_installed_quietly(suite, by_name[dependency])
+                if isinstance(dep_run.error, LintFailed):
+                    run.error = LintFailed(f"dependency {dependency!r}: {dep_run.error.summary}")
+                    break
                 if dep_run.error is not None:
                     run.error = HarnessError(
                         f"dependency {dependency!r} failed to install: {dep_run.error}"
@@ -275,7 +292,9 @@ class Deployer:
                     break
             else:
                 try:
-                    source = app.upgrade_from if upgrade and app.upgrade_from else app.source
+                    if self.lint:  # before any install of the app: failing fast
+                        self._lint_once(run)
+                    source = self._old_chart(run) if upgrade and app.upgrade_from else app.source
                     run.ctx = self._install(run, source, ahead=ahead)
                     if upgrade:
                         run.phase = PHASE_FROM
@@ -289,6 +308,88 @@ class Deployer:
             raise run.error
         assert run.ctx is not None
         return run
+
+    def _old_chart(self, run: AppRun) -> ChartRef:
+        """The chart an upgrade run starts from; a git ref's written out on first use."""
+        source = run.app.upgrade_from or run.app.source
+        if source.git is not None and run.from_git is None:
+            run.scratch = scratch_folder(self.run_id)
+            run.from_git = materialise(
+                source.git,
+                app_chart=run.app.source,
+                into=run.scratch,
+                base_branch=self.git_base,
+                build_dependencies=lambda folder: self.helm.dependency_build(str(folder)),
+            )
+        return ChartRef(chart=str(run.from_git.folder)) if run.from_git else source
+
+    def ensure_linted(self, suite: Suite, app: App) -> LintResult:
+        """Lint ``app`` (once per run; :mod:`harness.deploy.lint`): its result, or
+        :class:`LintFailed` naming each problem, or the error that kept it from running."""
+        return self._lint_once(self.app_run(suite, app))
+
+    def _lint_once(self, run: AppRun) -> LintResult:
+        with run.lint_lock:
+            if run.lint is None and run.lint_error is None:
+                try:
+                    run.lint = self._lint(run)
+                    if not run.lint.ok:
+                        problems = [str(problem) for problem in run.lint.problems]
+                        run.lint_error = LintFailed(run.lint.summary(), problems)
+                except Stopped as exc:  # the run is ending: no verdict on the chart
+                    run.lint_error = exc
+                except Exception as exc:  # no install without a lint either
+                    first, *rest = str(exc).strip().splitlines() or [type(exc).__name__]
+                    run.lint_error = LintFailed(f"lint could not run: {first}", rest)
+                    run.lint_error.__cause__ = exc
+        if run.lint_error is not None:
+            raise run.lint_error
+        assert run.lint is not None
+        return run.lint
+
+    def _lint(self, run: AppRun) -> LintResult:
+        """The app's namespace is made first (its install needs it anyway): the dry-run of
+        its namespaced objects goes there, and it is removed with the app."""
+        started = time.monotonic()
+        run.created_namespace = self._create_namespace(run)
+        app = run.app
+        result = lint_chart(
+            self.helm,
+            self.api,
+            release=app.release,
+            chart=app.source.chart,
+            namespace=run.namespace,
+            chart_values=chart_values(app, app.source),
+            dependency_crds=lambda: self._dependency_crds(run),
+        )
+        run.timings["lint"] = time.monotonic() - started
+        return result
+
+    def _dependency_crds(self, run: AppRun) -> list[dict[str, Any]]:
+        """The CRDs the apps ``run``'s app depends on (and theirs) render: what its custom
+        resources may need when those apps are not installed yet."""
+        by_name = {a.name: a for a in run.suite.apps}
+        crds: list[dict[str, Any]] = []
+        pending, seen = list(run.app.depends_on), set()
+        while pending:
+            name = pending.pop()
+            if name in seen or name not in by_name:
+                continue
+            seen.add(name)
+            dependency = by_name[name]
+            pending.extend(dependency.depends_on)
+            try:
+                rendered = self.helm.template(
+                    dependency.release,
+                    dependency.source.chart,
+                    namespace=run.namespace,
+                    flags=["--include-crds"],
+                    **chart_values(dependency, dependency.source),
+                )
+            except HelmError:
+                continue  # its own lint (or install) says why
+            crds += crds_in(manifests.load_all(rendered))
+        return crds
 
     def ensure_installed_quietly(
         self, suite: Suite, app: App, *, upgrade: bool = False, ahead: bool = False
@@ -450,8 +551,14 @@ class Deployer:
         if run.finalized:
             return ""
         run.finalized = True
+        if run.scratch is not None:
+            remove(run.scratch)
         if keep:
             return f"kept namespace {run.namespace} of {run.app.name} for inspection"
+        if run.ctx is not None and run.ctx.applied:  # by apply checks; before the operator goes
+            from harness.checks.apply import remove_applied
+
+            remove_applied(run.ctx, namespace_goes=run.created_namespace)
         if run.ctx is not None or run.error is not None:
             try:
                 self.helm.uninstall(run.app.release, namespace=run.namespace, wait=False)

@@ -131,6 +131,20 @@ class Helm:
         secrets = _secrets_of(kwargs)
         return self._call("template", release, namespace, coro, secrets)  # type: ignore[no-any-return]
 
+    def lint(self, chart: str, *, namespace: str, **kwargs: Any) -> tuple[bool, str]:
+        """``helm lint`` of a local chart with an install's values: whether it passed, and
+        its report (``[ERROR]``, ``[WARNING]`` and ``[INFO]`` lines), secrets scrubbed."""
+        coro = self.command.lint_text(chart, namespace=namespace, **kwargs)
+        scrub = Scrubber(_secrets_of(kwargs))
+        try:
+            return True, scrub(asyncio.run(_stoppable(coro, stopping.stop_event())))
+        except pyhelm3.errors.Error as exc:
+            report = exc.stdout.decode(errors="replace")
+            if "[ERROR]" not in report:  # no report: helm itself failed
+                kind = TYPED_ERRORS.get(type(exc), HelmError)
+                raise kind("lint", chart, namespace, scrub(helm_reason(exc))) from exc
+            return False, scrub(report)
+
     def test(self, release: str, *, namespace: str, timeout: str = "5m") -> str:
         coro = self.command.test(release, namespace=namespace, timeout=timeout)
         return self._call("test", release, namespace, coro)  # type: ignore[no-any-return]
@@ -158,6 +172,12 @@ class Helm:
     def hooks(self, release: str, *, namespace: str) -> str:
         coro = self.command.hooks(release, namespace=namespace)
         return self._call("get hooks", release, namespace, coro)  # type: ignore[no-any-return]
+
+    def dependency_build(self, chart: str) -> None:
+        """``helm dependency build CHART``: the dependencies of a chart folder into its
+        ``charts/``."""
+        coro = self.command.run(["dependency", "build", chart])
+        self._call("dependency build", chart, "-", coro)
 
     def show_crds(self, chart: str, *, version: str | None = None, repo: str | None = None) -> str:
         """The CRDs in the chart's ``crds/`` folder (Helm installs but never upgrades them),

@@ -137,6 +137,16 @@ class HelmCommand(pyhelm3.command.Command):
         values = json.dumps(dict(chart_values.get("values") or {})).encode()
         return (await self.run(argv, values)).decode()
 
+    async def lint_text(self, chart: str, *, namespace: str, **chart_values: Any) -> str:
+        """``helm lint`` with ``install``'s values and any extra ``flags``
+        (``--kube-version``). Its report is on stdout, also when it found errors: the
+        pyhelm3 error raised then carries it (``stdout``)."""
+        argv: list[Any] = ["lint", chart, "--namespace", namespace]
+        argv += list(chart_values.get("flags", ()))
+        argv += _values_argv(chart_values.get("values_files", ()), chart_values.get("set_values"))
+        values = json.dumps(dict(chart_values.get("values") or {})).encode()
+        return (await self.run(argv, values)).decode()
+
     async def test(self, release: str, *, namespace: str, timeout: str = "5m") -> str:
         """``helm test``; its output names each test pod and its phase."""
         argv = ["test", release, "--namespace", namespace, "--timeout", timeout]

@@ -126,6 +126,9 @@ def pytest_configure(config: pytest.Config) -> None:
         notify=tuple(opt.harness_notify or ()),
         notify_timeout=opt.harness_notify_timeout,
         history=opt.harness_history,
+        lint=opt.harness_lint or opt.harness_lint_only,
+        lint_only=opt.harness_lint_only,
+        upgrade_from_git_base=opt.harness_upgrade_from_git_base,
     )
     harness = config.stash[session_key] = HarnessSession(options)
     if WORKER_CLUSTER in workerinput:

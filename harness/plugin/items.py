@@ -20,7 +20,7 @@ from harness.deploy.deployer import (
     AppRun,
     namespace_name,
 )
-from harness.errors import CheckFailed, HarnessError, HelmError, WaitTimeout
+from harness.errors import CheckFailed, HarnessError, HelmError, LintFailed, WaitTimeout
 from harness.kube.client import CLIENT_ERRORS, api_error
 from harness.plugin.state import OWNERS_SEPARATOR, session_of
 from harness.suite.graph import dependency_groups, install_order
@@ -48,6 +48,8 @@ def start_prefetch(session: pytest.Session) -> None:
     if hasattr(session.config, "workerinput"):
         return  # a worker knows neither its next apps for sure nor which ones clash
     harness = session_of(session.config)
+    if harness.options.lint_only:
+        return  # nothing to install
     at_once = harness.options.max_parallel
     apps = _apps_in_order(session.items, harness.serialised)
     if at_once <= 1 or len(apps) < 2:
@@ -113,6 +115,11 @@ class AppCollector(pytest.Collector):
     def collect(self) -> Iterator[pytest.Item]:
         checks = self.app.checks if self.app.checks is not None else DEFAULT_CHECKS
         common = {"suite": self.suite, "app": self.app}
+        options = session_of(self.config).options
+        if options.lint:  # before anything of the app is installed
+            yield LintItem.from_parent(self, name="lint", phase=None, **common)
+        if options.lint_only:
+            return
         if not self.is_upgrade_run():
             yield InstallItem.from_parent(self, name="install", phase=None, **common)
             for check in checks:
@@ -246,7 +253,49 @@ class HarnessItem(pytest.Item):
             lines.append(f"runbook: {self.runbook}")
         if self.bundle is not None:
             lines.append(f"evidence: {self.bundle}")
+            lines += self.evidence_lines(self.bundle)
         return "\n".join(lines)
+
+    def evidence_lines(self, bundle: Path) -> list[str]:
+        return []
+
+
+class LintItem(HarnessItem):
+    """``lint`` (:mod:`harness.deploy.lint`), before the app's install: fails with each
+    problem on a line of its own; when it fails, the app's install and checks skip."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.notes: list[str] = []
+        self.problems: list[str] = []
+        self.checked: int | None = None
+
+    def run_item(self) -> None:
+        try:
+            result = self.harness.deployer.ensure_linted(self.suite, self.app)
+        except HarnessError as exc:
+            run = self.app_run()
+            if run.lint is not None:
+                self.notes, self.checked = run.lint.notes, run.lint.checked
+            self.problems = exc.problems if isinstance(exc, LintFailed) else [_first_line(exc)]
+            if self.xfail_reason is None:
+                run.failed = True
+                self.harness.any_app_failed = True
+            raise
+        self.notes, self.checked = result.notes, result.checked
+
+    def properties(self) -> dict[str, str]:
+        props = super().properties()
+        seconds = self.known_run().timings.get("lint")
+        if seconds is not None:
+            props["duration_lint"] = f"{seconds:.3f}"
+        if self.checked is not None:
+            props["lint_checked"] = str(self.checked)
+        if self.problems:
+            props["lint_problems"] = "\n".join(self.problems)
+        if self.notes:
+            props["lint_notes"] = "\n".join(self.notes)
+        return props
 
 
 class InstallItem(HarnessItem):
@@ -255,6 +304,8 @@ class InstallItem(HarnessItem):
             run = self.harness.deployer.ensure_installed(
                 self.suite, self.app, upgrade=self.phase is not None
             )
+        except LintFailed as exc:
+            pytest.skip(_not_installed(self.app, exc))
         except HarnessError as exc:
             self._failed(exc)
             raise
@@ -361,8 +412,23 @@ class CheckItem(HarnessItem):
             raise
 
 
+def _not_installed(app: App, exc: HarnessError) -> str:
+    """Why an item skips: its app was not installed."""
+    if isinstance(exc, LintFailed):
+        return f"lint failed: {_first_line(exc)}"
+    return f"{app.name} did not install: {_first_line(exc)}"
+
+
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-__all__ = ["AppCollector", "CheckItem", "InstallItem", "SuiteFile", "collect_file", "SuiteError"]
+__all__ = [
+    "AppCollector",
+    "CheckItem",
+    "InstallItem",
+    "LintItem",
+    "SuiteFile",
+    "collect_file",
+    "SuiteError",
+]

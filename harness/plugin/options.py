@@ -57,7 +57,14 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _branch(text: str) -> str:
+    if not text.strip() or text.startswith("-") or any(c.isspace() for c in text):
+        raise ValueError(f"not a branch name: {text!r}")
+    return text
+
+
 duration = value_type(parse_duration, pytest.UsageError)
+branch = value_type(_branch, pytest.UsageError)
 existing_file = value_type(_existing_file, pytest.UsageError)
 count = value_type(_count, pytest.UsageError)
 k8s_version = value_type(normalize_k8s_version, pytest.UsageError)
@@ -308,6 +315,30 @@ OPTIONS: tuple[Option, ...] = (
         "upgrade runs: install each app's upgrade.from, check, upgrade, check, roll back, check",
         default=False,
         action="store_true",
+    ),
+    Option(
+        "--lint",
+        "harness_lint",
+        "lint each app before its install, as an item <file>::<app>::lint: helm lint, and a "
+        "server-side dry-run of what the chart renders; when it fails, nothing of the app "
+        "is installed",
+        default=False,
+        action="store_true",
+    ),
+    Option(
+        "--lint-only",
+        "harness_lint_only",
+        "only the lint items (implies --lint): nothing is installed (helm-harness lint)",
+        default=False,
+        action="store_true",
+    ),
+    Option(
+        "--upgrade-from-git-base",
+        "harness_upgrade_from_git_base",
+        "upgrade.from {git: REF} charts come from the merge base of HEAD and BRANCH "
+        "(origin/BRANCH when there is one) instead of REF: a pull request's base",
+        type=branch,
+        metavar="BRANCH",
     ),
     Option(
         "--cluster-per-worker",

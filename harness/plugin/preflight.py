@@ -113,9 +113,9 @@ def plan_clashes(config: pytest.Config, apps: Sequence[tuple[Suite, App]]) -> li
     from harness.helm.client import Helm
     from harness.tools import find_helm
 
-    if len(apps) < 2:
-        return []
     harness = session_of(config)
+    if len(apps) < 2 or harness.options.lint_only:  # lint installs nothing: no clash
+        return []
     try:
         helm = Helm(find_helm(harness.options.helm))
     except MissingBinariesError:

@@ -48,6 +48,7 @@ REFRESH_PER_SECOND = 4
 HARNESS_FIXTURES = frozenset({"harness_cluster", "k8s", "helm", "harness_app"})
 STEPS = ("install", "upgrade", "rollback")  # finished ones get a line on a terminal too
 PHASES = {  # what a suite item of each kind is doing
+    "lint": "linting",
     "install": "installing",
     "upgrade": "upgrading",
     "rollback": "rolling back",

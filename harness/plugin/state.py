@@ -66,6 +66,9 @@ class RunOptions:
     notify: tuple[Target, ...] = ()  # where the alert of a run with failures goes
     notify_timeout: float = 30.0  # seconds all alerts may take
     history: str | None = None  # a SQLite file or a postgresql:// URL the run is appended to
+    lint: bool = False  # each app linted before its install (an item `::lint`)
+    lint_only: bool = False  # only the lint items: nothing is installed
+    upgrade_from_git_base: str | None = None  # upgrade.from {git: ...}: this branch's merge base
 
 
 @dataclass
@@ -160,6 +163,8 @@ class HarnessSession:
             helm=self.helm,
             simulated=simulated,
             image_loader=self.image_loader(),
+            lint=self.options.lint or self.options.lint_only,
+            git_base=self.options.upgrade_from_git_base,
         )
         deployer.phase_ended = self.snapshot_phase
         return deployer

@@ -230,6 +230,8 @@ def _version(app: Mapping[str, Any]) -> dict[str, Any]:
     upgrade = _mapping(app.get("upgrade"))
     reached = str(upgrade.get("phase_reached") or "from")
     errors = _mapping(upgrade.get("errors"))
+    git = _mapping(_mapping(upgrade.get("from")).get("git"))  # upgrade.from {git: ...}
+    origin = f" (git:{git.get('ref')}@{str(git.get('commit'))[:7]})" if git else ""
     phases = []
     for phase in PHASES[: PHASES.index(reached) + 1] if reached in PHASES else PHASES[:1]:
         bad = [

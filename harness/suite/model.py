@@ -167,16 +167,28 @@ class Check:
 
 
 @dataclass(frozen=True)
+class GitChart:
+    """``upgrade.from: {git: REF, path: PATH}``: a chart as it was at a ref of the git
+    repository holding the suite file (see :mod:`harness.helm.gitref`)."""
+
+    ref: str
+    path: str | None  # relative to the repository root; None: the app's own chart folder
+    folder: Path  # the suite file's folder: the repository is the one holding it
+
+
+@dataclass(frozen=True)
 class ChartRef:
-    """Where a chart comes from: a local folder or .tgz, a name in a repo, or oci://."""
+    """Where a chart comes from: a local folder or .tgz, a name in a repo, oci://, or (an
+    upgrade's old chart) a ref of the suite's git repository."""
 
     chart: str  # as written (a local path is resolved to an absolute one)
     repo: str | None = None
     version: str | None = None
+    git: GitChart | None = None  # chart is then "git:REF[:PATH]", for messages
 
     @property
     def is_local(self) -> bool:
-        return self.repo is None and not self.chart.startswith("oci://")
+        return self.git is None and self.repo is None and not self.chart.startswith("oci://")
 
 
 @dataclass(frozen=True)
@@ -811,6 +823,10 @@ class _SuiteBuilder:
         given: dict[str, str] = upgrade["from"]
         loc: Loc = ("apps", index, "upgrade", "from")
         origin = {key: (*loc, key) for key in ("chart", "repo", "version")}
+        if "git" in given:
+            return self.git_chart(loc, source, given)
+        if "path" in given:
+            raise self.doc.error((*loc, "path"), "path goes with `git`: {git: REF, path: PATH}")
         if "chart" in given:
             return self.chart_ref(origin, given["chart"], given.get("repo"), given.get("version"))
         if source.is_local:
@@ -821,6 +837,36 @@ class _SuiteBuilder:
         if ref == source:
             raise self.doc.error(loc, "this is the app's own chart and version: nothing to upgrade")
         return self.chart_ref(origin, ref.chart, ref.repo, ref.version)
+
+    def git_chart(self, loc: Loc, source: ChartRef, given: dict[str, str]) -> ChartRef:
+        """``{git: REF, path: PATH}``; the ref and path are looked up when the upgrade run
+        installs it, so that a suite loads (and runs without --upgrade) anywhere."""
+        others = [key for key in given if key not in ("git", "path")]
+        if others:
+            raise self.doc.error(
+                (*loc, others[0]), "`git` takes only `path` beside it: {git: REF, path: PATH}"
+            )
+        ref, path = str(given["git"]), given.get("path")
+        if ref.startswith("-") or any(c.isspace() or c == "\x00" for c in ref):
+            raise self.doc.error((*loc, "git"), f"not a git ref: {ref!r}")
+        if path is None and not source.is_local:
+            raise self.doc.error(
+                loc, "the app's chart is not a local folder, so `git` needs `path` beside it"
+            )
+        if path is None and not Path(source.chart).is_dir():
+            raise self.doc.error(
+                loc, "the app's chart is a packaged .tgz, so `git` needs `path` beside it"
+            )
+        if path is not None:
+            parts = PurePosixPath(path).parts
+            if "\x00" in path or "\\" in path or path.startswith("/") or ".." in parts:
+                raise self.doc.error(
+                    (*loc, "path"),
+                    "a path relative to the root of the git repository, with '/' and no '..'",
+                )
+            path = str(PurePosixPath(path))
+        label = f"git:{ref}:{path}" if path else f"git:{ref}"
+        return ChartRef(chart=label, git=GitChart(ref=ref, path=path, folder=self.folder.resolve()))
 
     def local_path(self, loc: Loc, text: str) -> Path:
         if "\x00" in text:
