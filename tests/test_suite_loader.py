@@ -170,6 +170,9 @@ def test_the_schema_ships_in_the_package_and_suits_draft_7_editors() -> None:
         "name",
         "timeout",
         "runbook",
+        "xfail",
+        "catch",
+        "finally",
         *CHECK_KINDS,
     }
 

@@ -11,6 +11,7 @@ nothing heavy, so the suite layer can use it.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,11 +39,32 @@ class CheckKind:
     # May run in a thread ahead of its item (plugin/prefetch.py): it looks at the app's own
     # objects only. Not the user's Python, which may expect pytest's main thread.
     ahead: bool = True
+    # Or: a function of the check's mapping names its item (assert[Widget/small])
+    param_of: Callable[[Mapping[str, Any]], str] | None = None
 
     def item_param(self, spec: Mapping[str, Any]) -> str:
+        if self.param_of is not None:
+            return self.param_of(spec)
         if self.choices:
             return next((key for key in self.choices if key in spec), "")
         return str(spec.get(self.param, self.default)) if self.param else ""
+
+
+def _object_param(spec: Mapping[str, Any]) -> str:
+    """``Kind/name`` of an assert or error check's object, template text and the ``-`` or
+    ``.`` next to it left out (``{{ .Release.Name }}-small``: ``small``; ``a.{{ x }}.b``:
+    ``a.b``); ``Kind`` alone when it gives no name."""
+    obj = spec.get("object")
+    if not isinstance(obj, Mapping):
+        return ""
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    if isinstance(name, str):
+        name = re.sub(r"([-.])[-.]+", r"\1", re.sub(r"\{\{.*?\}\}", "", name)).strip("-.")
+    else:
+        name = ""
+    kind = str(obj.get("kind", ""))
+    return f"{kind}/{name}" if name else kind
 
 
 KINDS: dict[str, CheckKind] = {
@@ -62,6 +84,10 @@ KINDS: dict[str, CheckKind] = {
         # it disrupts the app: never while other checks of the app run
         CheckKind("disrupt", "disrupt", choices=("deletePods", "restart", "drain"), ahead=False),
         CheckKind("python", "python", param="call", ahead=False),
+        # it changes the app: in its turn, never ahead
+        CheckKind("apply", "apply", param="file", ahead=False),
+        CheckKind("assert", "assertion", param_of=_object_param),
+        CheckKind("error", "error", param_of=_object_param),
     )
 }
 CHECK_KINDS = tuple(KINDS)
@@ -78,6 +104,8 @@ def check_function(kind: str) -> CheckFn:
 
 
 def run_check(ctx: AppContext, check: Check) -> None:
+    """Run ``check`` alone; its item runs it with its ``catch`` and ``finally`` steps
+    (:func:`harness.checks.steps.run_with_steps`)."""
     check_function(check.kind)(ctx, check)
 
 

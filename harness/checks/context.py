@@ -5,13 +5,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes.client import ApiClient
 
 from harness.helm.client import Helm
 from harness.kube.resources import Resolver, ResourceType, lister
 from harness.suite.model import App, Check, Suite
+
+if TYPE_CHECKING:
+    from harness.checks.steps import Caught
 
 DEFAULT_CHECK_TIMEOUT = 60.0
 
@@ -32,6 +35,11 @@ class AppContext:
     missing_crds: set[str] = field(default_factory=set)  # crds/ an upgrade left out (crd-drift)
     # disrupt checks: by check id, the disruption and the seconds the app took to recover
     recoveries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # by check id: what its catch steps collected when it failed (harness.checks.steps)
+    caught: dict[str, list[Caught]] = field(default_factory=dict)
+    # apply checks: what they applied outside the app's namespace (cluster-scoped objects,
+    # other namespaces), as {apiVersion, kind, name, namespace}, for the app's teardown
+    applied: list[dict[str, str]] = field(default_factory=list)
 
     @cached_property
     def resolver(self) -> Resolver:

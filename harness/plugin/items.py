@@ -156,7 +156,14 @@ class HarnessItem(pytest.Item):
         assert isinstance(collector, AppCollector)
         self.group = collector.group
         self.add_marker(pytest.mark.xdist_group(name=self.group))
+        if app.xfail:
+            self.add_marker(pytest.mark.xfail(reason=app.xfail))
         self.bundle: Path | None = None
+
+    @property
+    def xfail_reason(self) -> str | None:
+        """Why the item is expected to fail (its app's or its check's ``xfail``), if it is."""
+        return self.app.xfail
 
     @property
     def harness(self) -> HarnessSession:
@@ -189,7 +196,7 @@ class HarnessItem(pytest.Item):
         try:
             deployer.ensure_installed(self.suite, self.app, upgrade=self.phase is not None)
         except HarnessError as exc:
-            pytest.skip(f"{self.app.name} did not install: {_first_line(exc)}")
+            pytest.skip(_not_installed(self.app, exc))
         try:
             return deployer.ensure_phase(self.suite, self.app, self.phase)
         except HarnessError as exc:
@@ -209,9 +216,14 @@ class HarnessItem(pytest.Item):
 
     def _failed(self, exc: BaseException) -> None:
         run = self.app_run()
-        run.failed = True
-        self.harness.any_app_failed = True
-        self.bundle = self.harness.write_bundle(run, self, exc)
+        if self.xfail_reason is None:  # an expected failure fails no app (alerts, history)
+            run.failed = True
+            self.harness.any_app_failed = True
+        self.bundle = self.harness.write_bundle(run, self, exc, self.evidence_files(run))
+
+    def evidence_files(self, run: AppRun) -> list[tuple[str, str, str]]:
+        """Files of this item's own for its failure's bundle (path, what, text)."""
+        return []
 
     def properties(self) -> dict[str, str]:
         run = self.known_run()
@@ -226,6 +238,8 @@ class HarnessItem(pytest.Item):
             props["chart_version"] = run.chart_version
         if self.runbook:
             props["runbook"] = self.runbook
+        if self.xfail_reason:
+            props["xfail"] = self.xfail_reason
         if self.app.owners:
             props["owners"] = OWNERS_SEPARATOR.join(self.app.owners)
         if self.bundle is not None:
@@ -334,7 +348,7 @@ class StepItem(HarnessItem):
         try:
             self.harness.deployer.ensure_installed(self.suite, self.app, upgrade=True)
         except HarnessError as exc:
-            pytest.skip(f"{self.app.name} did not install: {_first_line(exc)}")
+            pytest.skip(_not_installed(self.app, exc))
         try:
             self.harness.deployer.ensure_phase(self.suite, self.app, self.phase)
         except HarnessError as exc:
@@ -371,6 +385,27 @@ class CheckItem(HarnessItem):
         super().__init__(**kwargs)
         self.check = check
         self.ran_ahead: float | None = None  # seconds, when the check ran ahead of the item
+        if check.xfail:  # before the app's: pytest goes by the first xfail mark
+            self.add_marker(pytest.mark.xfail(reason=check.xfail), append=False)
+        self.caught: list[str] = []  # the files its catch steps wrote into the bundle,
+        self.caught_in = ""  # in this folder of it
+
+    @property
+    def xfail_reason(self) -> str | None:
+        return self.check.xfail or self.app.xfail
+
+    def evidence_files(self, run: AppRun) -> list[tuple[str, str, str]]:
+        from harness.report.evidence import safe_name
+
+        caught = run.ctx.caught.pop(self.check.id, []) if run.ctx is not None else []
+        self.caught_in = f"catch/{safe_name(self.name)}"
+        self.caught = [item.name for item in caught]
+        return [(f"{self.caught_in}/{item.name}", item.what, item.text) for item in caught]
+
+    def evidence_lines(self, bundle: Path) -> list[str]:
+        if not self.caught:
+            return []
+        return [f"catch: {bundle / self.caught_in}/ ({', '.join(self.caught)})"]
 
     @property
     def runbook(self) -> str | None:

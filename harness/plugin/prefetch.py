@@ -75,12 +75,12 @@ class Outcome:
 
 
 def run_and_time(run: AppRun, check: Check) -> None:
-    """Run ``check`` on the installed ``run``; a passing ``ready`` records the app's time to
-    ready (from the start of its install)."""
-    from harness.checks import run_check
+    """Run ``check`` on the installed ``run``, with its catch and finally steps; a passing
+    ``ready`` records the app's time to ready (from the start of its install)."""
+    from harness.checks.steps import run_with_steps
 
     assert run.ctx is not None
-    run_check(run.ctx, check)
+    run_with_steps(run.ctx, check)
     if check.kind == "ready" and "ready" not in run.timings:
         run.timings["ready"] = time.monotonic() - run.started
 

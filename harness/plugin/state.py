@@ -9,6 +9,7 @@ not: the Kubernetes client, pyhelm3 and the deployer are imported where first us
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -190,8 +191,11 @@ class HarnessSession:
             run.metrics_by_phase[phase] = run.metrics
             run.metrics = None
 
-    def write_bundle(self, run: AppRun, item: Any, exc: BaseException) -> Path | None:
-        """The failure bundle of ``run``'s app, or None when there is nothing to look at."""
+    def write_bundle(
+        self, run: AppRun, item: Any, exc: BaseException, extra: Sequence[tuple[str, str, str]] = ()
+    ) -> Path | None:
+        """The failure bundle of ``run``'s app, or None when there is nothing to look at;
+        ``extra``: more files for it (see :func:`harness.report.evidence.write_bundle`)."""
         from harness.report.evidence import bundle_dir, write_bundle
 
         if "helm" not in self.__dict__ or self.info is None:
@@ -205,6 +209,7 @@ class HarnessSession:
             release=run.app.release,
             manifest=run.ctx.manifest if run.ctx is not None else [],
             failure=failure,
+            extra=extra,
         )
 
     def snapshot_metrics(self, run: AppRun, *, ahead: bool = False) -> None:

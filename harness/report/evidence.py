@@ -23,7 +23,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,11 @@ def bundle_dir(report_dir: Path, suite: str, app: str) -> Path:
     return report_dir / "bundles" / _safe(suite) / _safe(app)
 
 
+def safe_name(name: str) -> str:
+    """``name`` fit for a file or folder name."""
+    return _safe(name)
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "_"
 
@@ -70,7 +75,10 @@ def write_bundle(
     release: str,
     manifest: list[dict[str, Any]],
     failure: str,
+    extra: Sequence[tuple[str, str, str]] = (),
 ) -> Path:
+    """``extra``: more files (path in the bundle, what it holds, text), e.g. what a check's
+    catch steps collected."""
     dest.mkdir(parents=True, exist_ok=True)
     status: dict[str, Any] | Exception
     try:
@@ -94,12 +102,33 @@ def write_bundle(
         lambda: json.dumps(helm.history(release, namespace=namespace), indent=2),
     )
     logs = _logs(core, namespace, dest / "logs", scrub)
-    entries = [*PARTS.items(), *logs]
+    for relative, _, text in extra:
+        (dest / relative).parent.mkdir(parents=True, exist_ok=True)
+        (dest / relative).write_text(scrub(text))
+    added = [(relative, what) for relative, what, _ in extra]
+    entries = [*PARTS.items(), *logs, *_earlier_extra(dest, {name for name, _ in added}), *added]
     width = max(len(name) for name, _ in entries) + 2
     lines = [f"evidence of release {release} in namespace {namespace}", ""]
     lines += [f"{name:<{width}}{what}" for name, what in entries]
     (dest / "index.txt").write_text(scrub("\n".join(lines) + "\n"))
     return dest
+
+
+def _earlier_extra(dest: Path, replaced: set[str]) -> list[tuple[str, str]]:
+    """The extra files an earlier failure of the app put in its bundle (another check's
+    catch evidence), as that failure's index listed them, when they are there still."""
+    try:
+        lines = (dest / "index.txt").read_text().splitlines()[2:]
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        name, _, what = line.partition(" ")
+        if name in PARTS or name.startswith("logs/") or name in replaced:
+            continue
+        if (dest / name).is_file():
+            found.append((name, what.strip()))
+    return found
 
 
 def _part(path: Path, scrub: Callable[[str], str], produce: Callable[[], str]) -> None:
@@ -197,8 +226,14 @@ def status_view(status: Mapping[str, Any] | Exception) -> dict[str, Any]:
 
 
 def _events(core: client.CoreV1Api, namespace: str) -> str:
-    items = core.list_namespaced_event(namespace).items
-    items.sort(key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp))
+    return event_rows(core.list_namespaced_event(namespace).items)
+
+
+def event_rows(items: list[Any]) -> str:
+    """Events (the typed client's) as YAML rows, oldest first."""
+    items = sorted(
+        items, key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp)
+    )
     rows = [
         {
             "time": str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp),

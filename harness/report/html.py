@@ -245,7 +245,7 @@ def _version(app: Mapping[str, Any]) -> dict[str, Any]:
         phases.append(
             {
                 "phase": phase,
-                "version": versions[1] if phase == "to" else versions[0],
+                "version": versions[1] if phase == "to" else versions[0] + origin,
                 "bad": bool(why),
                 "title": why,
             }
@@ -387,13 +387,20 @@ def _bar_chart(
     }
 
 
+def _item_note(item: Mapping[str, Any]) -> str:
+    """An item's message, or for one expected to fail that passed, why it was expected to."""
+    if item.get("message"):
+        return str(item["message"])
+    return f"expected to fail: {item['xfail']}" if item.get("xfail") else ""
+
+
 def _app_rows(apps: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     # Failed apps first: in a run of hundreds of apps they are what a reader looks for.
     for app in sorted(apps, key=lambda app: app.get("status") != "failed"):
         status = str(app.get("status") or "passed")
         checks = [
-            _chip(str(item.get("name")), str(item.get("outcome")), str(item.get("message") or ""))
+            _chip(str(item.get("name")), str(item.get("outcome")), _item_note(item))
             for item in _list(app.get("items"))
             if isinstance(item, Mapping)
         ]

@@ -61,6 +61,7 @@ def render(
                 *_headline(results, apps),
                 *_app_table(apps, max_apps),
                 *_failure_section(failures, max_failures),
+                *_expected_section(apps, max_failures),
             ]
         )
         if len(text.encode("utf-8")) <= size_limit or (max_apps == 0 and max_failures == 0):
@@ -319,6 +320,24 @@ def _failure_section(failures: list[list[str]], max_failures: int) -> list[str]:
     hidden = len(failures) - max_failures
     if hidden > 0:
         lines += ["", f"… and {_plural(hidden, 'more failure')} not shown: see report.html."]
+    return [*lines, ""]
+
+
+def _expected_section(apps: list[Mapping[str, Any]], max_items: int) -> list[str]:
+    """Items expected to fail (``xfail``): those that did, and those that passed after all."""
+    entries = [
+        f"- {_text(app.get('suite'))} / {_text(app.get('app'))} · "
+        f"{_code(item.get('name') or item.get('id') or '?')} ({_text(item.get('outcome'))}): "
+        f"{_text(item.get('xfail') or item.get('message') or '')}"
+        for app in apps
+        for item in _list(app.get("items"))
+        if isinstance(item, Mapping) and item.get("outcome") in ("xfailed", "xpassed")
+    ]
+    if not entries:
+        return []
+    lines = ["### Expected failures", "", *entries[:max_items]]
+    if len(entries) > max_items:
+        lines += ["", f"… and {len(entries) - max_items} more not shown: see report.html."]
     return [*lines, ""]
 
 

@@ -194,6 +194,7 @@ def _item_row(item: ItemResult, report_dir: Path) -> dict[str, Any]:
         "details": _details(item),
         "bundle": _relative(item.prop("bundle"), report_dir),
         "runbook": item.prop("runbook"),
+        "xfail": item.prop("xfail"),
     }
 
 

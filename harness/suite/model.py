@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, cast
 
 import yaml
@@ -147,6 +147,15 @@ class SuiteError(UsageError):
 
 
 @dataclass(frozen=True)
+class Step:
+    """One entry of a check's ``catch`` or ``finally`` list (:mod:`harness.checks.steps`)."""
+
+    kind: str  # events, podLogs, get (catch); delete, apply (finally)
+    spec: dict[str, Any]
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Check:
     """One entry of an app's ``checks`` list."""
 
@@ -156,6 +165,9 @@ class Check:
     timeout: float | None = None  # seconds
     runbook: str | None = None
     line: int = 0
+    catch: tuple[Step, ...] = ()  # evidence when it fails
+    cleanup: tuple[Step, ...] = ()  # `finally`: always after it
+    xfail: str | None = None  # expected to fail, and why
 
     @property
     def id(self) -> str:
@@ -207,6 +219,7 @@ class App:
     checks: tuple[Check, ...] | None = None  # None: the defaults (ready, helmTest if any)
     line: int = 0
     owners: tuple[str, ...] = ()  # who to tell when it fails: teams, handles, addresses
+    xfail: str | None = None  # all its items are expected to fail, and why
 
 
 @dataclass(frozen=True)
@@ -786,6 +799,7 @@ class _SuiteBuilder:
             checks=None if checks is None else self.checks(origin["checks"], checks),
             line=self.doc.line(("apps", index)) or 0,
             owners=self.owners(origin.get("owners", ()), fields.get("owners", [])),
+            xfail=fields.get("xfail"),
         )
 
     def chart_ref(
@@ -943,13 +957,16 @@ class _SuiteBuilder:
             kind = next(key for key in raw if key in CHECK_KINDS)
             check = Check(
                 kind=kind,
-                spec=copy.deepcopy(raw[kind]) or {},
+                spec=self.check_spec((*check_loc, kind), kind, copy.deepcopy(raw[kind]) or {}),
                 name=raw.get("name"),
                 timeout=self.duration((*check_loc, "timeout"), raw["timeout"])
                 if "timeout" in raw
                 else None,
                 runbook=raw.get("runbook"),
                 line=self.doc.line(check_loc) or 0,
+                catch=self.steps((*check_loc, "catch"), raw.get("catch", ())),
+                cleanup=self.steps((*check_loc, "finally"), raw.get("finally", ())),
+                xfail=raw.get("xfail"),
             )
             if check.id in first_index:
                 earlier = (*loc, first_index[check.id])
@@ -970,6 +987,33 @@ class _SuiteBuilder:
                 pod_security = index
             checks.append(check)
         return tuple(checks)
+
+    def steps(self, loc: Loc, raw_steps: list[dict[str, Any]]) -> tuple[Step, ...]:
+        from harness.suite import scenario, templating
+
+        steps = []
+        for index, raw in enumerate(raw_steps):
+            ((kind, spec),) = raw.items()
+            for where, problem in templating.problems(spec, (*loc, index, kind)):
+                raise self.doc.error(where, problem)
+            if kind == "apply":  # as an apply check: its file read now
+                try:
+                    spec = scenario.prepare_apply(spec, self.folder)
+                except scenario.Problem as exc:
+                    raise self.doc.error((*loc, index, kind, *exc.loc), exc.message) from exc
+            steps.append(Step(kind, copy.deepcopy(spec), self.doc.line((*loc, index)) or 0))
+        return tuple(steps)
+
+    def check_spec(self, loc: Loc, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """What the schema cannot say of apply, assert and error checks (:mod:`.scenario`)."""
+        from harness.suite import scenario
+
+        if kind not in scenario.KINDS:
+            return spec
+        try:
+            return scenario.prepare(kind, spec, self.folder)
+        except scenario.Problem as exc:
+            raise self.doc.error((*loc, *exc.loc), exc.message) from exc
 
     def check_unique(self, apps: tuple[App, ...]) -> None:
         names: dict[str, int] = {}
