@@ -213,3 +213,70 @@ def test_a_run_that_stops_early_stops_the_waits_ahead(
     assert result.duration < 90, result.duration  # the wait ahead had 5 minutes left
     result.stdout.fnmatch_lines(["*stop.suite.yaml::first::python*no* FAILED*"])
     assert "second::wait" not in result.stdout.str()
+
+
+def test_an_xdist_worker_installs_its_next_apps_while_the_first_is_checked(
+    pytester: pytest.Pytester, harness_cluster: ClusterInfo
+) -> None:
+    """Under -n the scheduler keeps the worker supplied with its share of the apps, and the
+    worker installs the next ones ahead: the first app's check sees the second installed
+    (as it would not if the worker ran its apps one after another)."""
+    suite(pytester)
+    result = pytester.runpytest_subprocess(
+        f"--kubeconfig={harness_cluster.kubeconfig}", "-p", "no:cacheprovider", "-v",
+        "-n", "1", "--junitxml=junit.xml",
+    )  # fmt: skip
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["*PASSED*pair.suite.yaml::first::python*second_is_installed*"])
+    junit = (pytester.path / "junit.xml").read_text()
+    assert "ran_ahead" in junit  # the later apps' ready checks ran ahead, in the worker
+
+
+# A python check of the first app that passes only if, while the first one is checked,
+# the third app is installed ahead but the second, which renders the same ClusterRole as
+# the first, is not.
+APART = """
+import time
+from kubernetes import client
+
+
+def only_third_ahead(app):
+    core = client.CoreV1Api(app.api)
+    third = False
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        for ns in core.list_namespace().items:
+            if ns.metadata.name.endswith("-apart-second"):
+                return False
+            third = third or ns.metadata.name.endswith("-apart-third")
+        time.sleep(0.2)
+    return third
+"""
+
+
+def test_an_xdist_worker_never_installs_ahead_an_app_that_clashes(
+    pytester: pytest.Pytester, harness_cluster: ClusterInfo
+) -> None:
+    """The controller's clash plan reaches the workers: of two apps rendering one
+    ClusterRole, the second is not installed until the first is done, while an app that
+    clashes with none is installed ahead."""
+    pytester.makepyfile(apart_checks=APART)
+    shared = tiny_chart(
+        pytester.path,
+        "shared",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+        "metadata: {name: hh-test-apart-shared}\nrules: []\n",
+    )
+    write_suite(
+        pytester.path / "apart.suite.yaml",
+        f"  - name: first\n    chart: {shared}\n    checks:\n"
+        "      - python: {call: 'apart_checks:only_third_ahead'}\n"
+        f"  - name: second\n    chart: {shared}\n    checks: [{{ready: {{}}}}]\n"
+        f"  - name: third\n    chart: {FIXTURE_CHARTS / 'web'}\n    checks: [{{ready: {{}}}}]\n",
+    )
+    result = pytester.runpytest_subprocess(
+        f"--kubeconfig={harness_cluster.kubeconfig}", "-p", "no:cacheprovider", "-v",
+        "-n", "1",
+    )  # fmt: skip
+    result.assert_outcomes(passed=6)
+    assert "they run one after another" in result.stdout.str()

@@ -165,11 +165,13 @@ def pytest_configure_node(node: Any) -> None:
     each of them (unless every worker is to have its own)."""
     from harness.errors import HarnessError
     from harness.plugin import preflight
+    from harness.plugin.xdist import WORKER_PLAN, plan_path
 
     harness = session_of(node.config)
     node.config.stash.setdefault(workers_key, []).append(node)
     node.workerinput[WORKER_RUN_ID] = harness.options.run_id
     node.workerinput[preflight.CONTROLLER_CHECKS] = preflight.runs_on_controller(node.config)
+    node.workerinput[WORKER_PLAN] = str(plan_path(node.config))  # written at scheduling
     if harness.options.cluster_per_worker:
         return
     try:

@@ -5,7 +5,7 @@ joined by ``dependsOn`` share one ``xdist_group``."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,16 +45,22 @@ def start_prefetch(session: pytest.Session) -> None:
     cluster cannot be had (the items say why)."""
     from harness.plugin.prefetch import Prefetcher, in_order
 
-    if hasattr(session.config, "workerinput"):
-        return  # a worker knows neither its next apps for sure nor which ones clash
     harness = session_of(session.config)
     if harness.options.lint_only:
         return  # nothing to install
     at_once = harness.options.max_parallel
-    apps = _apps_in_order(session.items, harness.serialised)
-    if at_once <= 1 or len(apps) < 2:
+    if at_once <= 1:
         return
-    upcoming = in_order(apps)
+    upcoming: Callable[[Suite, App], Upcoming] | None
+    if hasattr(session.config, "workerinput"):  # the apps xdist gives it, as they come
+        from harness.plugin.xdist import worker_queue
+
+        upcoming = worker_queue(session)
+    else:
+        apps = apps_in_order(session.items, harness.serialised)
+        upcoming = in_order(apps) if len(apps) >= 2 else None
+    if upcoming is None:
+        return
     try:
         deployer = harness.deployer
     except HarnessError:
@@ -64,7 +70,7 @@ def start_prefetch(session: pytest.Session) -> None:
     )
 
 
-def _apps_in_order(items: list[pytest.Item], serialised: dict[str, list[str]]) -> Upcoming:
+def apps_in_order(items: list[pytest.Item], serialised: dict[str, list[str]]) -> Upcoming:
     """The apps of ``items`` in their order, each with its selected checks."""
     from harness.plugin.prefetch import Planned
 

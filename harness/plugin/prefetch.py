@@ -16,13 +16,13 @@ thread). ``--max-parallel 1`` does everything in the items, as before.
 
 Not done ahead: apps that render a cluster-scoped object another app of the run renders
 (they run one after another); the checks of upgrade runs (their phases are steps in item
-order); anything under xdist: a worker knows neither which apps it will be given next for
-sure nor which of them clash (the controller's clash check keeps such pairs on one worker,
-in order; installed ahead, the later app could take the object first). An install ahead
-that meets an object another release holds gives way (its own install item installs it in
-turn). At the end of the run, or when it stops early (``-x``, Ctrl-C), nothing more is
-handed out and the work under way stops within about a second (:mod:`harness.stopping`:
-waits raise, Helm is terminated); what was made is removed with the rest of the run.
+order). Under xdist each worker works ahead on the apps it was given (the scheduler keeps
+several queued on it and writes the controller's clash plan for it: :mod:`.xdist`). An
+install ahead that meets an object another release holds gives way (its own install item
+installs it in turn). At the end of the run, or when it stops early (``-x``, Ctrl-C),
+nothing more is handed out and the work under way stops within about a second
+(:mod:`harness.stopping`: waits raise, Helm is terminated); what was made is removed with
+the rest of the run.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ not: the Kubernetes client, pyhelm3 and the deployer are imported where first us
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -85,6 +86,7 @@ class HarnessSession:
     # app label -> the apps it runs one after another with, and the object they share
     serialised: dict[str, list[str]] = field(default_factory=dict)
     prefetcher: Any = None  # plugin/prefetch.py: apps installed ahead of their items
+    plan_dir: Path | None = None  # xdist controller: its clash plan for the workers
     adopted: bool = False  # an xdist worker using the controller's cluster
     closed: bool = False
 
@@ -344,6 +346,8 @@ class HarnessSession:
         self.closed = True
         if self.prefetcher is not None:
             self.prefetcher.stop()  # no install may start after the clean-up below
+        if self.plan_dir is not None:
+            shutil.rmtree(self.plan_dir, ignore_errors=True)
         if "deployer" in self.__dict__:
             for run in list(self.deployer.runs.values()):
                 keep = self.options.keep_on_failure and (run.failed or run.error is not None)

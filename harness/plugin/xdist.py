@@ -6,13 +6,24 @@ pytest-xdist's ``loadgroup`` reads ``xdist_group`` marks through a nodeid rewrit
 current pytest no longer honours, so the harness brings its own scheduler: xdist's scope
 scheduler with the scope of a suite item read from its suite file (the controller does
 not collect items; it gets nodeids, from which the suite file and app are known).
+
+Workers work ahead as one process does (:mod:`harness.plugin.prefetch`), on the apps they
+were given: the scheduler keeps up to ``--max-parallel`` apps queued on each worker (no more
+than its share of the run), and writes its clash plan to a file the workers read (their
+``workerinput`` is fixed before the plan exists), so that apps that must run one after
+another are never installed ahead there either.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from xdist.scheduler.loadscope import LoadScopeScheduling
@@ -22,9 +33,11 @@ from harness.plugin.state import session_of
 
 if TYPE_CHECKING:
     from harness.deploy.clashes import Clash
+    from harness.plugin.prefetch import Upcoming
     from harness.suite.model import App, Suite
 
 SUITE_SUFFIXES = (".yaml", ".yml")
+WORKER_PLAN = "helm_harness_plan"  # workerinput: where the controller writes its clash plan
 
 
 @lru_cache(maxsize=256)
@@ -53,6 +66,7 @@ class AppGroupScheduling(LoadScopeScheduling):
     object (so that they run one after another on one worker)."""
 
     merged: dict[str, str] | None = None  # scope -> the scope it runs with
+    queued: int | None = None  # apps (scopes) each worker is kept supplied with
 
     def _split_scope(self, nodeid: str) -> str:
         scope = scope_of(nodeid, self.config.rootpath)
@@ -72,7 +86,119 @@ class AppGroupScheduling(LoadScopeScheduling):
                 dsession.shouldstop = "helm-harness: usage error (see ERROR above)"
                 return
             self.merged = merged_scopes(self.config.rootpath, clashes)
+            write_plan(self.config)
         super().schedule()
+
+    def _reschedule(self, node: Any) -> None:
+        """xdist's rule (another scope once at most two items are left) unless the worker
+        works ahead: then it is kept supplied with as many apps as it works on at once, but
+        no more than its share of the run's apps, so that no worker hoards the run."""
+        if self.queued is None:
+            self.queued = self._queued()
+        if not self.queued:
+            super()._reschedule(node)
+            return
+        if node.shutting_down:
+            return
+        if not self.workqueue:
+            node.shutdown()
+            return
+        while self.workqueue and self._pending_scopes(node) < self.queued:
+            self._assign_work_unit(node)
+
+    def _queued(self) -> int:
+        """Apps to keep queued on each worker; 0: xdist's own rule (nothing goes ahead, or
+        the run has no suite items)."""
+        at_once = session_of(self.config).options.max_parallel
+        scopes = self._scopes()
+        if at_once <= 1 or not any(
+            scope.split("::")[0].endswith(SUITE_SUFFIXES) for scope in scopes
+        ):
+            return 0
+        share = math.ceil(len(scopes) / max(len(self.nodes), 1))
+        return max(1, min(at_once, share))
+
+    def _scopes(self) -> list[str]:
+        assigned = [scope for work in self.assigned_work.values() for scope in work]
+        return [*assigned, *self.workqueue]
+
+    def _pending_scopes(self, node: Any) -> int:
+        work = self.assigned_work.get(node, {})
+        return sum(1 for unit in work.values() if not all(unit.values()))
+
+
+def plan_path(config: pytest.Config) -> Path:
+    """The controller's file for its clash plan (made once per run, removed at its end)."""
+    harness = session_of(config)
+    if harness.plan_dir is None:
+        harness.plan_dir = Path(
+            tempfile.mkdtemp(prefix=f"helm-harness-{harness.options.run_id}-plan-")
+        )
+    return harness.plan_dir / "serialised.json"
+
+
+def write_plan(config: pytest.Config) -> None:
+    """The apps that run one after another (``serialised``), for the workers: written whole
+    before the first item is handed out."""
+    path = plan_path(config)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(session_of(config).serialised), encoding="utf-8")
+    os.replace(partial, path)
+
+
+class WorkerQueue:
+    """A worker's apps from a given one on, in order: the items it runs now and those
+    queued for it (xdist's worker loop keeps their indices), each app with its selected
+    checks; apps of the controller's clash plan are not to go ahead."""
+
+    def __init__(self, session: pytest.Session, interactor: Any, plan: Path) -> None:
+        self.session = session
+        self.interactor = interactor
+        self.plan = plan
+        self.serialised: dict[str, list[str]] | None = None
+
+    def _plan(self) -> dict[str, list[str]] | None:
+        if self.serialised is None:
+            try:
+                self.serialised = json.loads(self.plan.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None  # not written (yet): nothing goes ahead
+        return self.serialised
+
+    def __call__(self, suite: Suite, app: App) -> Upcoming:
+        from harness.plugin.items import apps_in_order
+
+        serialised = self._plan()
+        if serialised is None:
+            return []
+        worker = self.interactor
+        with worker.torun.lock() as queue:
+            indices = [getattr(worker, "item_index", None), worker.nextitem_index, *queue]
+        items = self.session.items
+        upcoming = apps_in_order(
+            [items[i] for i in indices if isinstance(i, int) and 0 <= i < len(items)],
+            serialised,
+        )
+        keys = [planned.key for planned in upcoming]
+        key = (str(suite.path), app.name)
+        return upcoming[keys.index(key) :] if key in keys else []
+
+
+def worker_queue(session: pytest.Session) -> Callable[[Suite, App], Upcoming] | None:
+    """In an xdist worker: its :class:`WorkerQueue`, or None when it cannot know its next
+    apps (no plan from the controller, or an xdist whose worker loop looks otherwise)."""
+    plan = getattr(session.config, "workerinput", {}).get(WORKER_PLAN)
+    interactor = next(
+        (
+            plugin
+            for plugin in session.config.pluginmanager.get_plugins()
+            if hasattr(plugin, "torun") and hasattr(plugin, "nextitem_index")
+        ),
+        None,
+    )
+    if not plan or interactor is None or not hasattr(interactor.torun, "lock"):
+        return None
+    return WorkerQueue(session, interactor, Path(plan))
 
 
 def merged_scopes(rootpath: Path, clashes: list[Clash]) -> dict[str, str]:
