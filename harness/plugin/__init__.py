@@ -223,10 +223,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_runtestloop(session: pytest.Session) -> Any:
     """Before the first item: start installing apps ahead of their items (see
     :mod:`harness.plugin.prefetch`)."""
-    from harness.plugin.items import start_prefetch
+    from harness.plugin.items import apps_in_order, start_prefetch
 
     if not session.config.option.collectonly and session.items:
-        start_prefetch(session)
+        worker = None  # an xdist worker's apps to come (its queue), if it can know them
+        if hasattr(session.config, "workerinput"):
+            from harness.plugin.xdist import worker_queue
+
+            worker = worker_queue(session, apps_in_order)
+        start_prefetch(session, worker)
     return (yield)
 
 

@@ -39,10 +39,13 @@ def collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile | None:
     return None
 
 
-def start_prefetch(session: pytest.Session) -> None:
+def start_prefetch(
+    session: pytest.Session, worker: Callable[[Suite, App], Upcoming] | None = None
+) -> None:
     """Install the run's apps ahead of their items, ``--max-parallel`` at once (see
     :mod:`harness.plugin.prefetch`); not when one at a time is asked for, or when the
-    cluster cannot be had (the items say why)."""
+    cluster cannot be had (the items say why). In an xdist worker, ``worker`` says which
+    apps come from a given one on (:func:`harness.plugin.xdist.worker_queue`)."""
     from harness.plugin.prefetch import Prefetcher, in_order
 
     harness = session_of(session.config)
@@ -53,9 +56,7 @@ def start_prefetch(session: pytest.Session) -> None:
         return
     upcoming: Callable[[Suite, App], Upcoming] | None
     if hasattr(session.config, "workerinput"):  # the apps xdist gives it, as they come
-        from harness.plugin.xdist import worker_queue
-
-        upcoming = worker_queue(session)
+        upcoming = worker
     else:
         apps = apps_in_order(session.items, harness.serialised)
         upcoming = in_order(apps) if len(apps) >= 2 else None

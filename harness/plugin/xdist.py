@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 SUITE_SUFFIXES = (".yaml", ".yml")
 WORKER_PLAN = "helm_harness_plan"  # workerinput: where the controller writes its clash plan
+# items and the clash plan -> their apps in order (harness.plugin.items.apps_in_order)
+PlanOf = Callable[[list[pytest.Item], dict[str, list[str]]], "Upcoming"]
 
 
 @lru_cache(maxsize=256)
@@ -151,10 +153,13 @@ class WorkerQueue:
     queued for it (xdist's worker loop keeps their indices), each app with its selected
     checks; apps of the controller's clash plan are not to go ahead."""
 
-    def __init__(self, session: pytest.Session, interactor: Any, plan: Path) -> None:
+    def __init__(
+        self, session: pytest.Session, interactor: Any, plan: Path, plan_of: PlanOf
+    ) -> None:
         self.session = session
         self.interactor = interactor
         self.plan = plan
+        self.plan_of = plan_of  # items -> their apps in order, with their checks
         self.serialised: dict[str, list[str]] | None = None
 
     def _plan(self) -> dict[str, list[str]] | None:
@@ -166,8 +171,6 @@ class WorkerQueue:
         return self.serialised
 
     def __call__(self, suite: Suite, app: App) -> Upcoming:
-        from harness.plugin.items import apps_in_order
-
         serialised = self._plan()
         if serialised is None:
             return []
@@ -175,7 +178,7 @@ class WorkerQueue:
         with worker.torun.lock() as queue:
             indices = [getattr(worker, "item_index", None), worker.nextitem_index, *queue]
         items = self.session.items
-        upcoming = apps_in_order(
+        upcoming = self.plan_of(
             [items[i] for i in indices if isinstance(i, int) and 0 <= i < len(items)],
             serialised,
         )
@@ -184,7 +187,9 @@ class WorkerQueue:
         return upcoming[keys.index(key) :] if key in keys else []
 
 
-def worker_queue(session: pytest.Session) -> Callable[[Suite, App], Upcoming] | None:
+def worker_queue(
+    session: pytest.Session, plan_of: PlanOf
+) -> Callable[[Suite, App], Upcoming] | None:
     """In an xdist worker: its :class:`WorkerQueue`, or None when it cannot know its next
     apps (no plan from the controller, or an xdist whose worker loop looks otherwise)."""
     plan = getattr(session.config, "workerinput", {}).get(WORKER_PLAN)
@@ -198,7 +203,7 @@ def worker_queue(session: pytest.Session) -> Callable[[Suite, App], Upcoming] | 
     )
     if not plan or interactor is None or not hasattr(interactor.torun, "lock"):
         return None
-    return WorkerQueue(session, interactor, Path(plan))
+    return WorkerQueue(session, interactor, Path(plan), plan_of)
 
 
 def merged_scopes(rootpath: Path, clashes: list[Clash]) -> dict[str, str]:
