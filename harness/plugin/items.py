@@ -72,19 +72,26 @@ def start_prefetch(
 
 
 def apps_in_order(items: list[pytest.Item], serialised: dict[str, list[str]]) -> Upcoming:
-    """The apps of ``items`` in their order, each with its selected checks."""
+    """The apps of ``items`` in their order, each with its selected checks. An app that
+    runs one after another with another (``serialised``) does not go ahead, nor does any
+    app of its dependency group: installing one of them ahead installs its dependencies."""
     from harness.plugin.prefetch import Planned
 
+    suite_items = [item for item in items if isinstance(item, HarnessItem)]
+    alone = {
+        (str(item.suite.path), item.group)
+        for item in suite_items
+        if f"{item.suite.path.name}::{item.app.name}" in serialised
+    }
     apps: dict[tuple[str, str], Planned] = {}
     checks: dict[tuple[str, str], list[Check]] = {}
-    for item in items:
-        if isinstance(item, HarnessItem):
-            key = (str(item.suite.path), item.app.name)
-            alone = f"{item.suite.path.name}::{item.app.name}" in serialised
-            upgrade = item.phase is not None
-            apps.setdefault(key, Planned(item.suite, item.app, upgrade, not alone))
-            if isinstance(item, CheckItem) and not upgrade:
-                checks.setdefault(key, []).append(item.check)
+    for item in suite_items:
+        key = (str(item.suite.path), item.app.name)
+        eligible = (str(item.suite.path), item.group) not in alone
+        upgrade = item.phase is not None
+        apps.setdefault(key, Planned(item.suite, item.app, upgrade, eligible))
+        if isinstance(item, CheckItem) and not upgrade:
+            checks.setdefault(key, []).append(item.check)
     return [
         Planned(p.suite, p.app, p.upgrade, p.eligible, tuple(checks.get(key, ())))
         for key, p in apps.items()
