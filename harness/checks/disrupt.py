@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 import pytest
@@ -38,7 +39,7 @@ from harness.errors import CheckFailed, UsageError, WaitTimeout
 from harness.kube.client import CLIENT_ERRORS, api_error, call, status_body
 from harness.kube.diagnosis import _expression_holds
 from harness.kube.readiness import Unrecoverable, container_states, pod_ready
-from harness.kube.wait import Obj, condition_is, wait_for
+from harness.kube.wait import Obj, condition_is, retry_until, wait_for
 from harness.suite.model import Check
 
 ACTIONS = ("deletePods", "restart", "drain")
@@ -278,34 +279,47 @@ def _delete(ctx: AppContext, pod: Obj) -> None:
     call(client.CoreV1Api(ctx.api).delete_namespaced_pod, name, ctx.namespace, what=f"Pod/{name}")
 
 
+class _Refused(Exception):
+    """An eviction refused for now (429: a PodDisruptionBudget allows no disruption yet, or
+    the API server is busy; 503): worth asking again."""
+
+    def __init__(self, refusal: ApiException) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal
+
+
+def _evict(core: client.CoreV1Api, name: str, namespace: str) -> None:
+    body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
+    try:
+        core.create_namespaced_pod_eviction(name, namespace, body)
+    except ApiException as exc:
+        if exc.status == 404:  # gone already
+            return
+        if exc.status in (429, 503):
+            raise _Refused(exc) from exc
+        raise api_error(exc, f"evict Pod/{name}") from exc
+    except CLIENT_ERRORS as exc:
+        raise api_error(exc, f"evict Pod/{name}") from exc
+
+
 def _evict_all(
     core: client.CoreV1Api, pods: list[Obj], namespace: str, deadline: float
 ) -> tuple[Obj, ApiException, list[Obj]] | None:
-    """Evict ``pods`` one after another; an eviction refused for now (429: a
-    PodDisruptionBudget allows no disruption yet, or the API server is busy; 503) is tried
-    again with back-off until ``deadline``. ``None`` when every pod was evicted (or was gone
-    already), else the pod still refused, the last refusal and the pods evicted before."""
+    """Evict ``pods`` one after another; an eviction refused for now is tried again with
+    back-off (:func:`~harness.kube.wait.retry_until`) until ``deadline``. ``None`` when
+    every pod was evicted (or was gone already), else the pod still refused, the last
+    refusal and the pods evicted before."""
     done: list[Obj] = []
     for pod in pods:
         name = pod["metadata"]["name"]
-        body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
-        delay = 0.25
-        while True:
-            try:
-                core.create_namespaced_pod_eviction(name, namespace, body)
-                break
-            except ApiException as exc:
-                if exc.status == 404:  # gone already
-                    break
-                if exc.status not in (429, 503):
-                    raise api_error(exc, f"evict Pod/{name}") from exc
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return pod, exc, done
-                time.sleep(min(delay, left))
-                delay = min(delay * 2, 2.0)
-            except CLIENT_ERRORS as exc:
-                raise api_error(exc, f"evict Pod/{name}") from exc
+        try:
+            retry_until(
+                partial(_evict, core, name, namespace),
+                timeout=max(deadline - time.monotonic(), 0.0),
+                retry_on=_Refused,
+            )
+        except _Refused as refused:
+            return pod, refused.refusal, done
         done.append(pod)
     return None
 
