@@ -22,7 +22,6 @@ The suite's own schema is checked when the suite file is loaded (a load error).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -36,10 +35,10 @@ from kubernetes.client.exceptions import ApiException
 from harness.errors import HelmCancelled, HelmConnectionError, HelmError, UsageError
 from harness.helm.client import Helm
 from harness.kube import manifests
+from harness.kube.apply import object_name, send
 from harness.kube.client import CLIENT_ERRORS, api_error, server_version, status_body
 from harness.kube.resources import Resolver, ResourceType
 
-FIELD_MANAGER = "helm-harness"
 CRD_KIND = "CustomResourceDefinition"
 _HELM_LINE = re.compile(r"^\[(?P<level>ERROR|WARNING)\]\s*(?P<text>.*)$")
 _TYPED_PATCH = re.compile(r"^failed to create typed patch object \([^)]*\): (?P<rest>.*)$", re.S)
@@ -147,11 +146,6 @@ def _helm_lint(
         result.problems.append(Problem("helm lint", "failed (see its report)"))
 
 
-def object_name(obj: dict[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    return f"{obj.get('kind')}/{meta.get('name') or meta.get('generateName') or '?'}"
-
-
 class DryRun:
     """The rendered ``objects`` (with the chart file of each) validated one by one (see
     the module's docstring)."""
@@ -241,7 +235,7 @@ class DryRun:
         if rtype.namespaced:
             namespace = (obj.get("metadata") or {}).get("namespace") or self.namespace
         try:
-            self._send(obj, rtype, namespace)
+            send(self.api, rtype, obj, namespace, dry_run=True)
         except ApiException as exc:
             missing = _NAMESPACE_MISSING.search(str(status_body(exc).get("message") or ""))
             if missing and missing.group("name") in self.chart_namespaces:
@@ -252,32 +246,6 @@ class DryRun:
         except CLIENT_ERRORS as exc:
             raise api_error(exc, f"dry-run of {object_name(obj)}") from exc
         return []
-
-    def _send(self, obj: dict[str, Any], rtype: ResourceType, namespace: str | None) -> None:
-        name = (obj.get("metadata") or {}).get("name")
-        query: list[tuple[str, Any]] = [
-            ("dryRun", "All"),
-            ("fieldManager", FIELD_MANAGER),
-            ("fieldValidation", "Strict"),
-        ]
-        if name:  # server-side apply, as a controller or `kubectl apply --server-side` does
-            method, path, content = "PATCH", f"{rtype.path(namespace)}/{name}", "apply"
-            query.append(("force", True))
-        else:  # generateName: only a create can name it
-            method, path, content = "POST", rtype.path(namespace), "json"
-        types = {"apply": "application/apply-patch+yaml", "json": "application/json"}
-        request = self.api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=query,
-            header_params={"Accept": "application/json", "Content-Type": types[content]},
-            body=json.dumps(obj),
-            auth_settings=["BearerToken"],
-        )
-        response = self.api.call_api(*request, _request_timeout=30)
-        response.read()
-        if not 200 <= response.status <= 299:
-            raise ApiException.from_response(http_resp=response, body=None, data=None)
 
 
 def refusal(obj: dict[str, Any], exc: ApiException) -> list[Problem]:
@@ -391,14 +359,12 @@ def json_schema(node: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
-    "FIELD_MANAGER",
     "DryRun",
     "LintResult",
     "Problem",
     "crds_in",
     "json_schema",
     "lint_chart",
-    "object_name",
     "refusal",
     "validate_against_crd",
 ]

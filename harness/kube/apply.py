@@ -24,17 +24,24 @@ class ApplyRefused(KubeApiError):
 
 
 def object_name(obj: dict[str, Any]) -> str:
-    """``Kind/name`` of a manifest object, for messages."""
-    return f"{obj.get('kind', '?')}/{(obj.get('metadata') or {}).get('name', '?')}"
+    """``Kind/name`` of a manifest object (its ``generateName`` when it has no name), for
+    messages."""
+    meta = obj.get("metadata") or {}
+    return f"{obj.get('kind', '?')}/{meta.get('name') or meta.get('generateName') or '?'}"
 
 
 def _call(
-    api: ApiClient, method: str, path: str, query: list[tuple[str, Any]], body: str | None
+    api: ApiClient,
+    method: str,
+    path: str,
+    query: list[tuple[str, Any]],
+    body: str | None,
+    content_type: str = "application/apply-patch+yaml",  # JSON is YAML
 ) -> dict[str, Any]:
     """One request; an error status is raised as the typed client raises it."""
     headers = {"Accept": "application/json"}
     if body is not None:
-        headers["Content-Type"] = "application/apply-patch+yaml"  # JSON is YAML
+        headers["Content-Type"] = content_type
     request = api.param_serialize(
         method=method,
         resource_path=path,
@@ -47,6 +54,31 @@ def _call(
     response.read()
     answer = api.response_deserialize(response, {"200": "object", "201": "object", "202": "object"})
     return answer.data if isinstance(answer.data, dict) else {}
+
+
+def send(
+    api: ApiClient,
+    rtype: ResourceType,
+    body: dict[str, Any],
+    namespace: str | None,
+    *,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """One server-side apply of ``body`` into ``namespace`` (field manager
+    ``helm-harness``, forced, strict field validation), or, for an object with only a
+    ``generateName``, a create (only a create can name it); ``dry_run``: validated and
+    admitted, not stored. Returns the object as the server has it; a refusal is raised as
+    the client's ApiException."""
+    query: list[tuple[str, Any]] = [("fieldManager", FIELD_MANAGER), ("fieldValidation", "Strict")]
+    if dry_run:
+        query.append(("dryRun", "All"))
+    name = (body.get("metadata") or {}).get("name")
+    if not name:
+        return _call(
+            api, "POST", rtype.path(namespace), query, json.dumps(body), "application/json"
+        )
+    query.append(("force", True))
+    return _call(api, "PATCH", f"{rtype.path(namespace)}/{name}", query, json.dumps(body))
 
 
 def apply(
@@ -67,17 +99,9 @@ def apply(
     target = str(meta.get("namespace") or namespace) if rtype.namespaced else None
     if target:
         meta["namespace"] = target
-    query: list[tuple[str, Any]] = [
-        ("fieldManager", FIELD_MANAGER),
-        ("force", True),
-        ("fieldValidation", "Strict"),
-    ]
-    if dry_run:
-        query.append(("dryRun", "All"))
-    path = f"{rtype.path(target)}/{meta.get('name', '')}"
     try:
         with api_errors(f"apply {object_name(obj)}"):
-            stored = _call(api, "PATCH", path, query, json.dumps(body))
+            stored = send(api, rtype, body, target, dry_run=dry_run)
     except KubeApiError as exc:
         if exc.status == 0:  # no answer (429 and 503 were retried by the client)
             raise
@@ -101,4 +125,4 @@ def delete(api: ApiClient, rtype: ResourceType, name: str, namespace: str | None
     return True
 
 
-__all__ = ["FIELD_MANAGER", "ApplyRefused", "apply", "delete", "object_name"]
+__all__ = ["FIELD_MANAGER", "ApplyRefused", "apply", "delete", "object_name", "send"]
