@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from harness.checks import metrics as metrics_check
 from harness.checks import run_check
 from harness.checks.context import AppContext
 from harness.errors import CheckFailed, UsageError
+from harness.kube.resource_metrics import Sample
+from harness.kube.resource_metrics import parse as parse_resource_metrics
 from harness.kube.wait import all_have_condition, wait_for
 from harness.report.snapshots import (
     METRICS_WAIT,
@@ -38,6 +41,7 @@ from harness.report.snapshots import (
     summary,
     take_snapshot,
 )
+from harness.report.snapshots import _container_figures as container_figures
 from harness.suite.model import Check
 from tests.conftest import REPO, tiny_chart
 
@@ -138,8 +142,13 @@ def set_usage(
     )
 
 
-def install_ready(install_app: Any, chart: Path, k8s: client.ApiClient, pods: int) -> AppContext:
+def install_ready(
+    install_app: Any, chart: Path, k8s: client.ApiClient, pods: int, source: str = "metrics-api"
+) -> AppContext:
+    """The chart installed, its pods Ready; snapshots of it read ``source``
+    (``--metrics-source``): metrics-server's API unless a test says otherwise."""
     ctx: AppContext = install_app(chart)
+    ctx.metrics_source = source
     wait_for(
         client.CoreV1Api(k8s).list_namespaced_pod,
         all_have_condition("Ready", at_least=pods),
@@ -178,7 +187,7 @@ def test_snapshot_reads_back_the_usage_kwok_reports(
 
     result = take_snapshot(ctx, tmp_path / "report", timings={"install": 0.41234}, wait=COLD_WAIT)
 
-    assert result["source"] == "metrics.k8s.io" and result["reason"] is None
+    assert result["source"] == "metrics.k8s.io" and result["reason"] is None, result
     assert result["file"] == "metrics/t/usage.json"
     assert result["pods"] == 4
     assert result["cpu_millicores"] == pytest.approx(150 + 40 + 2 * 300, abs=2)
@@ -215,12 +224,30 @@ def test_snapshot_reads_back_the_usage_kwok_reports(
         "sidecar": "10Mi",
     }
 
+    # The kubelet's resource metrics, read through the node proxy, give the same figures
+    # (kwok applies the ResourceUsage by now: metrics-server's figures show it).
+    ctx.metrics_source = "kubelet"
+    direct = take_snapshot(ctx, tmp_path / "direct", timings={}, wait=COLD_WAIT)
+    assert direct["source"] == "kubelet" and direct["reason"] is None, direct
+    assert ctx.metrics is not None
+    by_pod = {pod["name"]: pod for pod in ctx.metrics["pods"]}
+    figures = {
+        c["name"]: (c["cpu_millicores"], c["memory_bytes"])
+        for c in by_pod[counted["metadata"]["name"]]["containers"]
+    }
+    assert figures["app"][0] == pytest.approx(150, abs=1) and figures["app"][1] == 64 * MI
+    assert figures["sidecar"][0] == pytest.approx(40, abs=1)
+    assert figures["sidecar"][1] == 10 * MI
+    assert figures["setup"] == (None, None)
+    assert direct["memory_bytes"] - memory in (0, 1 * MI)
+    assert direct["cpu_millicores"] == pytest.approx(result["cpu_millicores"], abs=3)
+
 
 def test_budgets_below_the_usage_fail_and_above_it_pass(
     install_app: Any, k8s: client.ApiClient, tmp_path: Path
 ) -> None:
     chart = tiny_chart(tmp_path, "budget", ANNOTATED_ONLY)
-    ctx = install_ready(install_app, chart, k8s, pods=2)  # 2 x (300m, 200Mi)
+    ctx = install_ready(install_app, chart, k8s, pods=2, source="auto")  # 2 x (300m, 200Mi)
 
     run_check(ctx, metrics(memory="<= 512Mi", cpu="<= 700m"))
     assert ctx.metrics is not None and ctx.metrics["totals"]["pods"] == 2
@@ -410,6 +437,7 @@ def test_the_figures_of_a_pod_replaced_under_the_same_name_are_waited_for(
     goes on serving the old pod's last figures until its next scrape: the snapshot waits
     for figures measured after the new pod started."""
     ctx: AppContext = install_app(tiny_chart(tmp_path, "stateful", STATEFUL))
+    ctx.metrics_source = "metrics-api"
     core, custom = client.CoreV1Api(k8s), client.CustomObjectsApi(k8s)
     ns = ctx.namespace
 
@@ -478,6 +506,113 @@ def test_the_figures_of_a_pod_replaced_under_the_same_name_are_waited_for(
     assert result["memory_bytes"] == 150 * MI
     assert ctx.metrics is not None and 0 < ctx.metrics["waited_s"] < COLD_WAIT
     assert_measured_after_start(ctx, ctx.metrics)
+
+
+# -- the kubelet's resource metrics --------------------------------------------------------
+
+
+def test_a_kubelet_snapshot_right_after_install_does_not_wait_for_metrics_server(
+    install_app: Any, k8s: client.ApiClient, tmp_path: Path
+) -> None:
+    chart = tiny_chart(tmp_path, "atonce", ANNOTATED_ONLY)
+    ctx = install_ready(install_app, chart, k8s, pods=2, source="auto")
+    assert not snapshot_ready(ctx)  # metrics-server has no figures of the new pods yet
+
+    # One look (wait 0): kwok's kubelet gives no start time, so the memory, no CPU yet.
+    look = take_snapshot(ctx, tmp_path, timings={}, wait=0)
+    assert look["source"] == "kubelet" and look["memory_bytes"] == 2 * 200 * MI, look
+    assert look["reason"] is not None and look["reason"].startswith(
+        "no kubelet figures within 0s for pod(s) "
+    )
+    assert ctx.metrics is not None
+    assert all(pod["containers"][0]["cpu_millicores"] is None for pod in ctx.metrics["pods"])
+
+    result = take_snapshot(ctx, tmp_path, timings={}, wait=COLD_WAIT)
+
+    document = ctx.metrics
+    assert document is not None
+    assert result["source"] == "kubelet" and result["reason"] is None, result
+    assert document["kubelet_unused"] is None
+    # metrics-server's first figures of a pod come 10 s or more after it started
+    assert document["waited_s"] < 10, document["waited_s"]
+    assert result["cpu_millicores"] == pytest.approx(2 * 300, abs=2)
+    assert result["memory_bytes"] == 2 * 200 * MI
+    for pod in document["pods"]:
+        assert pod["metrics_window_s"] >= 1.0, pod  # kwok gives no start time: two reads
+    assert_measured_after_start(ctx, document)
+
+
+LIMITED_ROLE = "hh-test-metrics-no-node-proxy"
+
+
+def limited_client(k8s: client.ApiClient, namespace: str) -> client.ApiClient:
+    """A client of a ServiceAccount that may read pods, nodes and PodMetrics but not use
+    the node proxy (``nodes/proxy``), as many CI accounts are."""
+    core, rbac = client.CoreV1Api(k8s), client.RbacAuthorizationV1Api(k8s)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
+    rbac.create_cluster_role(
+        {
+            "metadata": {"name": LIMITED_ROLE},
+            "rules": [
+                {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list"]},
+                {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": ["list"]},
+            ],
+        }
+    )
+    rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": LIMITED_ROLE},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": LIMITED_ROLE,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
+        }
+    )
+    token = core.create_namespaced_service_account_token(
+        "reader", namespace, {"spec": {"expirationSeconds": 600}}
+    ).status.token
+    own = k8s.configuration
+    configuration = client.Configuration()
+    configuration.host = own.host
+    configuration.ssl_ca_cert = own.ssl_ca_cert
+    configuration.verify_ssl = own.verify_ssl
+    configuration.api_key = {"authorization": f"Bearer {token}"}
+    return client.ApiClient(configuration)
+
+
+def test_without_the_node_proxy_auto_uses_metrics_server_and_says_why(
+    install_app: Any, k8s: client.ApiClient, tmp_path: Path
+) -> None:
+    chart = tiny_chart(tmp_path, "noproxy", ANNOTATED_ONLY)
+    ctx = install_ready(install_app, chart, k8s, pods=2, source="auto")
+    rbac = client.RbacAuthorizationV1Api(k8s)
+    try:
+        with limited_client(k8s, ctx.namespace) as limited:
+            reader = replace(ctx, api=limited)
+
+            result = take_snapshot(reader, tmp_path, timings={}, wait=COLD_WAIT)
+
+            assert result["source"] == "metrics.k8s.io" and result["reason"] is None, result
+            assert result["memory_bytes"] == 2 * 200 * MI
+            assert reader.metrics is not None
+            unused = reader.metrics["kubelet_unused"]
+            (node,) = {pod["spec"]["nodeName"] for pod in ctx.release_pods()}
+            assert unused.startswith(
+                f"node {node}'s resource metrics (/metrics/nodes/{node}/metrics/resource "
+                "through the node proxy): 403 "
+            ), unused
+            assert 'cannot get resource "nodes/proxy"' in unused
+
+            # Told to read the kubelet only, it records why it could not.
+            only = replace(ctx, api=limited, metrics_source="kubelet", metrics=None)
+            result = take_snapshot(only, tmp_path, timings={}, wait=COLD_WAIT)
+            assert result["source"] == "unavailable" and result["memory_bytes"] is None
+            assert result["reason"] == f"metrics unavailable: {unused}"
+    finally:
+        rbac.delete_cluster_role_binding(LIMITED_ROLE)
+        rbac.delete_cluster_role(LIMITED_ROLE)
 
 
 # -- without a cluster ---------------------------------------------------------------------
@@ -627,3 +762,61 @@ def test_installer_builds_metrics_server_by_default_at_the_pinned_version() -> N
     assert '"${INSTALL_METRICS_SERVER:-1}" == 1' in text
     assert "metrics-server" in tools.KWOK_OPTIONAL_BINARIES
     assert "metrics-server" not in tools.KWOK_BINARIES
+
+
+# The kubelet's /metrics/resource as a real kubelet writes it: lines stamped with the stats'
+# time in milliseconds, start times since the epoch (figures made up for the test).
+KUBELET_TEXT = """\
+# HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed
+# TYPE container_cpu_usage_seconds_total counter
+container_cpu_usage_seconds_total{container="web",namespace="s",pod="w"} 1.5 1764622810000
+container_cpu_usage_seconds_total{container="old",namespace="s",pod="w"} 9 1764622810000
+# HELP container_memory_working_set_bytes [STABLE] Current working set
+# TYPE container_memory_working_set_bytes gauge
+container_memory_working_set_bytes{container="web",namespace="s",pod="w"} 25165824 1764622810000
+container_memory_working_set_bytes{container="old",namespace="s",pod="w"} 1024 1764622810000
+# HELP container_start_time_seconds [STABLE] Start time since unix epoch
+# TYPE container_start_time_seconds gauge
+container_start_time_seconds{container="web",namespace="s",pod="w"} 1.7646228e+09 1764622810000
+container_start_time_seconds{container="old",namespace="s",pod="w"} 1.7646227e+09 1764622810000
+# HELP node_memory_working_set_bytes [STABLE] Current working set of the node in bytes
+# TYPE node_memory_working_set_bytes gauge
+node_memory_working_set_bytes 1.2e+09 1764622810000
+scrape_error 0
+"""
+
+
+def test_kubelet_text_is_read_per_container_with_the_stats_time() -> None:
+    samples = parse_resource_metrics(KUBELET_TEXT, read_at=1.0)
+    web = samples[("s", "w", "web")]
+    assert web == Sample(
+        cpu_seconds=1.5, memory_bytes=25165824.0, start=1764622800.0, measured=1764622810.0
+    )
+    assert set(samples) == {("s", "w", "web"), ("s", "w", "old")}
+    # kwok's simulated kubelet stamps nothing: the read's time stands in.
+    kwok = 'container_cpu_usage_seconds_total{container="a",namespace="n",pod="p"} 0.25\n'
+    assert parse_resource_metrics(kwok, read_at=42.0)[("n", "p", "a")].measured == 42.0
+    with pytest.raises(ValueError):
+        parse_resource_metrics("<html>no metrics here</html>", read_at=0.0)
+
+
+def test_kubelet_cpu_is_the_average_since_the_start_or_a_rate_over_two_reads() -> None:
+    samples = parse_resource_metrics(KUBELET_TEXT, read_at=1.0)
+    running = {"startedAt": "2025-12-01T21:00:00Z"}  # 1764622800: the kubelet's start
+    web = samples[("s", "w", "web")]
+    usage, window, _ = container_figures(web, None, running) or ({}, None, None)
+    assert (usage, window) == ({"memory": "25165824", "cpu": "150000000n"}, 10.0)  # 150m
+    # A sample of the container before it restarted (its start precedes the API's): none.
+    assert container_figures(samples[("s", "w", "old")], None, running) is None
+    # A start that is an age (kwok): the rate between two reads a second or more apart.
+    first = Sample(cpu_seconds=2.0, memory_bytes=1024.0, start=30.0, measured=100.0)
+    later = Sample(cpu_seconds=2.6, memory_bytes=2048.0, start=32.0, measured=102.0)
+    assert container_figures(later, first, running) == (
+        {"memory": "2048", "cpu": "300000000n"},
+        2.0,
+        later,
+    )
+    # One read only, or two half a second apart: the memory, and no CPU yet.
+    assert container_figures(first, None, running) == ({"memory": "1024"}, None, first)
+    soon = Sample(cpu_seconds=2.1, memory_bytes=1024.0, start=30.5, measured=100.5)
+    assert container_figures(soon, first, running) == ({"memory": "1024"}, None, soon)

@@ -32,6 +32,7 @@ class AppContext:
     deadline: float = 0.0  # monotonic: install + readiness must be done by then
     simulated: bool = False  # kwok: pods are simulated, no container answers or logs
     metrics: dict[str, Any] | None = None  # the last metric snapshot (harness.report.snapshots)
+    metrics_source: str = "auto"  # where snapshots read figures: auto, kubelet or metrics-api
     missing_crds: set[str] = field(default_factory=set)  # crds/ an upgrade left out (crd-drift)
     # disrupt checks: by check id, the disruption and the seconds the app took to recover
     recoveries: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -7,14 +7,17 @@ the check runs (:func:`harness.report.snapshots.snapshot`, kept on ``ctx.metrics
 A budget is a comparison (``<=``, ``<``, ``>=``, ``>``, ``==``; none means ``<=``) and a
 Kubernetes quantity: CPU in cores or millicores (``0.5``, ``500m``), memory in bytes with
 an optional suffix (``256Mi``, ``1Gi``, ``512k``, ``1G``). A bare number is cores for
-``cpu`` and bytes for ``memory``. Figures are metrics-server's (CPU averaged over its last
-window, memory the working set), so ``==`` rarely holds for CPU. With ``perContainer:
+``cpu`` and bytes for ``memory``. Figures are the snapshot's (``--metrics-source``: the
+kubelet's, CPU averaged since the container started or over two reads, else
+metrics-server's, averaged over its last window; memory the working set), so ``==``
+rarely holds for CPU. With ``perContainer:
 true`` each container that has figures (init containers that have finished have none) is
 held to the budget instead of the sum.
 
 The snapshot waits for figures of freshly started pods up to the check's ``timeout``
 (default :data:`harness.report.snapshots.METRICS_WAIT`). The check fails, naming the reason, when
-the cluster does not serve metrics.k8s.io or a running pod still has no figures: an
+no source has figures (the kubelet cannot be read and the cluster does not serve
+metrics.k8s.io) or a running pod still has none: an
 unjudged budget is not a pass. A failure names the figure, the budget and the biggest
 consumers."""
 

@@ -30,9 +30,14 @@ range 198.18.0.0/15, which the provider puts on the ``lo`` device as 198.18.0.0/
 a prefix on a loopback device is local as a whole, so no packet to it leaves the machine).
 The API server accepts such an address as a hostNetwork pod's endpoint, which it refuses
 for loopback ones, and metrics-server reaches kwok-controller's kubelet port on it (kwok-
-controller listens on all addresses). Without root, and without the address on ``lo``
+controller listens on all addresses). With such addresses the API server is told to dial
+a node's InternalIP first (``--kubelet-preferred-address-types=InternalIP,Hostname``):
+kwok gives nodes the Hostname ``localhost``, which its node proxy refuses, and metric
+snapshots read the nodes' resource metrics through that proxy
+(:mod:`harness.kube.resource_metrics`). Without root, and without the address on ``lo``
 already, nodes get 127.0.0.1 as before when metrics-server runs (kwok's 192.0.2.x
-otherwise); ``ClusterInfo.details["node-address"]`` says which, and why.
+otherwise); ``ClusterInfo.details["node-address"]`` says which, and why; snapshots then
+read metrics.k8s.io.
 
 While this process uses a cluster it created or found (``create``, ``get``), a daemon
 thread (:class:`ComponentWatcher`) looks at the cluster's processes every second: a
@@ -108,6 +113,7 @@ METRICS_SERVER_ARGS = ("metric-resolution=10s", "kubelet-request-timeout=5s")
 # range, put on lo as a whole (a prefix on a loopback device is local). Node i gets
 # NODE_ADDRESS + i. Loopback without root: kwok-controller answers there too.
 NODE_ADDRESS = "198.18.0.1"
+APISERVER_NODE_ADDRESS_ARG = "kubelet-preferred-address-types=InternalIP,Hostname"
 NODE_NETWORK = ipaddress.ip_network("198.18.0.0/16")
 LOOPBACK_NODE_ADDRESS = "127.0.0.1"
 IP_TIMEOUT = 10.0  # s, for `ip addr add`
@@ -223,6 +229,11 @@ class KwokProvider:
             ]
             if spec.config is not None:
                 argv += ["-c", str(spec.config)]
+            if local_node_network(spec.nodes):
+                # The node proxy (snapshots read the kubelet's resource metrics through it)
+                # dials a node's first address of these types; kwok gives nodes the
+                # Hostname "localhost" first, which the API server will not proxy to.
+                argv += ["--extra-args", f"kube-apiserver={APISERVER_NODE_ADDRESS_ARG}"]
             metrics_server = _metrics_server()
             runtime_crds: tuple[str, ...] = RUNTIME_CRDS
             if metrics_server is not None:

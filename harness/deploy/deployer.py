@@ -193,8 +193,10 @@ class Deployer:
         image_loader: ImageLoader | None = None,
         git_base: str | None = None,
         lint: bool = False,
+        metrics_source: str = "auto",
     ) -> None:
         self.run_id = run_id
+        self.metrics_source = metrics_source  # --metrics-source (harness/report/snapshots.py)
         self.lint = lint  # every install is linted first (harness/deploy/lint.py)
         self.git_base = git_base  # --upgrade-from-git-base: upgrade.from git refs' branch
         self.api = api
@@ -422,6 +424,7 @@ class Deployer:
             helm=self.helm,
             deadline=deadline,
             simulated=self.simulated,
+            metrics_source=self.metrics_source,
         )
         self.refresh(ctx, source)
         return ctx

@@ -119,6 +119,7 @@ def pytest_configure(config: pytest.Config) -> None:
         k8s_version=opt.harness_k8s_version,
         cluster_timeout=opt.harness_cluster_timeout,
         metrics_wait=opt.harness_metrics_wait,
+        metrics_source=opt.harness_metrics_source,
         kind_image=opt.harness_kind_image,
         load_images=opt.harness_load_images,
         api_retry=opt.harness_api_retry,

@@ -285,6 +285,16 @@ OPTIONS: tuple[Option, ...] = (
         env="HELM_HARNESS_METRICS_WAIT",
     ),
     Option(
+        "--metrics-source",
+        "harness_metrics_source",
+        "where metric snapshots read CPU and memory: kubelet (the nodes' resource metrics "
+        "through the API server, at once), metrics-api (metrics.k8s.io: waits for "
+        "metrics-server's scrapes), auto (kubelet, else metrics-api; the default)",
+        default="auto",
+        choices=("auto", "kubelet", "metrics-api"),
+        metavar="SOURCE",
+    ),
+    Option(
         "--max-parallel",
         "harness_max_parallel",
         "apps brought up at once, ahead of their items: installed, checked and their "

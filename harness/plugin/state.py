@@ -61,6 +61,7 @@ class RunOptions:
     k8s_version: str | None = None
     cluster_timeout: float = 120.0
     metrics_wait: float = 20.0
+    metrics_source: str = "auto"
     kind_image: str | None = None
     load_images: bool = True
     api_retry: float = 30.0
@@ -79,6 +80,7 @@ class HarnessSession:
     provider: ClusterProvider | None = None
     info: ClusterInfo | None = None
     notes: list[str] = field(default_factory=list)
+    _said_kubelet_unused: bool = False  # the note on snapshots falling back was made
     suite_errors: list[str] = field(default_factory=list)
     any_app_failed: bool = False
     cluster_error: str | None = None  # the xdist controller could not make the cluster
@@ -168,6 +170,7 @@ class HarnessSession:
             image_loader=self.image_loader(),
             lint=self.options.lint or self.options.lint_only,
             git_base=self.options.upgrade_from_git_base,
+            metrics_source=self.options.metrics_source,
         )
         deployer.phase_ended = self.snapshot_phase
         return deployer
@@ -234,6 +237,12 @@ class HarnessSession:
         except Exception as exc:  # the API may be gone: the app's results still count
             self.notes.append(f"{run.app.name}: no metric snapshot: {_one_line(exc)}")
             return
+        unused = (run.ctx.metrics or {}).get("kubelet_unused")
+        if unused and self.options.metrics_source == "auto" and not self._said_kubelet_unused:
+            self._said_kubelet_unused = True  # once a run: it is the same for every app
+            self.notes.append(
+                f"metric snapshots read metrics.k8s.io, not the kubelet: {_one_line(unused)}"
+            )
         if run.phase is not None:
             run.metrics_by_phase[run.phase] = run.metrics
 

@@ -4,19 +4,33 @@ restarted, and how long they took to become ready.
 A snapshot covers the app's pods (:meth:`AppContext.release_pods`: the pods in the app's
 namespace, without Helm hook and test pods) and records:
 
-- CPU (millicores) and memory (working set, bytes) per container, from the metrics.k8s.io
-  API, as ``kubectl top pods --containers`` shows them: metrics-server on kind and on the
-  harness's kwok clusters (where kwok's simulated kubelet reports the usage a test or a
-  chart sets, see :mod:`harness.clusters.kwok`). Only *fresh* figures are used (the rule
-  below). metrics-server shows a pod only after two scrapes of it (10-20 s on the
-  harness's kwok clusters, up to 30 s at its default 15 s resolution), so a snapshot
-  polls (every 0.1 s backing off to 1 s: the API cannot be watched) until every pod that
-  should have figures (running, not being deleted, with a running container) has fresh
-  ones, and returns at once then; ``wait`` seconds (default :data:`METRICS_WAIT`; 0: one
-  look, take what is there) is only the upper bound. Pods still without fresh figures
-  then get nulls and the reason says so. When the cluster does not serve the API (no
-  metrics-server) the figures are null and ``reason`` starts with ``metrics
-  unavailable:``. Missing metrics never make a snapshot fail.
+- CPU (millicores) and memory (working set, bytes) per container, from the source
+  ``ctx.metrics_source`` names (``--metrics-source``): ``kubelet``, the nodes' resource
+  metrics through the API server's node proxy (:mod:`harness.kube.resource_metrics`),
+  read at once; ``metrics-api``, the metrics.k8s.io API, as ``kubectl top pods
+  --containers`` shows them (metrics-server on kind and on the harness's kwok clusters,
+  where kwok's simulated kubelet reports the usage a test or a chart sets, see
+  :mod:`harness.clusters.kwok`); ``auto`` (the default), the kubelet, else metrics.k8s.io
+  with what is left of the wait, the document's ``kubelet_unused`` saying why.
+
+  The kubelet rule: memory is the working set the kubelet reports; CPU, where the kubelet
+  gives the container's start as a time (``container_start_time_seconds``, real
+  kubelets), is the CPU time used over the time from that start to the stats' time; where
+  it gives none (kwok reports an age there), the rate between two reads at least
+  :data:`MIN_CPU_WINDOW` apart. A running container without such a sample yet, or with
+  only one of the container before it restarted (a start before the API's
+  ``startedAt``), is polled for within ``wait``.
+
+  From metrics.k8s.io only *fresh* figures are used (the rule below). metrics-server shows
+  a pod only after two scrapes of it (10-20 s on the harness's kwok clusters, up to 30 s
+  at its default 15 s resolution), so a snapshot polls (every 0.1 s backing off to 1 s:
+  the API cannot be watched) until every pod that should have figures (running, not being
+  deleted, with a running container) has fresh ones, and returns at once then; ``wait``
+  seconds (default :data:`METRICS_WAIT`; 0: one look, take what is there) is only the
+  upper bound. Pods still without fresh figures then get nulls and the reason says so.
+  When the cluster does not serve the API (no metrics-server) the figures are null and
+  ``reason`` starts with ``metrics unavailable:``. Missing metrics never make a snapshot
+  fail.
 - restarts per container, init containers included, from the pods' status;
 - time to ready per pod: its Ready condition's ``lastTransitionTime`` minus its
   ``creationTimestamp``, in seconds (whole seconds: the API server keeps no more), for
@@ -70,8 +84,9 @@ meanwhile.
       "format": 1,
       "suite": "shop", "app": "web", "release": "web", "namespace": "h-1a2b3c-web",
       "taken_at": "2025-06-01T12:00:00Z",
-      "source": "metrics.k8s.io",           # or "unavailable"
+      "source": "metrics.k8s.io",           # "kubelet", or "unavailable"
       "reason": null,                        # why some or all figures are null
+      "kubelet_unused": null,                # why the kubelet was not read (auto's fallback)
       "waited_s": 11.204,                    # seconds spent getting figures, waits included
       "timings": {"install": 0.412, "ready": 2.915},
       "recoveries": {"disrupt[deletePods]": {"disruption": "1 pod deleted (Pod/web-...)",
@@ -115,10 +130,13 @@ from kubernetes.utils.quantity import parse_quantity
 from harness.checks.context import AppContext
 from harness.errors import KubeApiError, NotFound, TransientApiError, UsageError
 from harness.kube.client import CLIENT_ERRORS, api_error, call
+from harness.kube.resource_metrics import Key, Sample, Unreadable, read_node
 from harness.kube.wait import Obj, retry_until
 from harness.units import parse_duration
 
 METRICS_WAIT = 20.0  # seconds a snapshot waits at most for figures of freshly started pods
+MIN_CPU_WINDOW = 1.0  # s: the shortest time a CPU rate is taken over
+AUTO, KUBELET, METRICS_API = "auto", "kubelet", "metrics-api"  # --metrics-source
 PODS_METRICS = "pods.metrics.k8s.io"
 METRICS_APISERVICE = "v1beta1.metrics.k8s.io"
 SOURCE = "metrics.k8s.io"
@@ -166,7 +184,7 @@ def snapshot(
     Returns as soon as every pod that should have figures has fresh ones (the module
     docstring's rule), after ``wait`` seconds at most."""
     started = time.monotonic()
-    pods, usage, reason = _read(ctx, wait)
+    pods, usage, reason, source, kubelet_unused = _read(ctx, wait)
     waited = time.monotonic() - started
     records = [_pod_record(pod, usage) for pod in pods]
     document: dict[str, Any] = {
@@ -176,8 +194,9 @@ def snapshot(
         "release": ctx.release,
         "namespace": ctx.namespace,
         "taken_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "source": UNAVAILABLE if usage is None else SOURCE,
+        "source": source,
         "reason": reason,
+        "kubelet_unused": kubelet_unused,  # why the kubelet was not read, when it was not
         "waited_s": round(waited, 3),
         "timings": {key: round(value, 3) for key, value in (timings or {}).items()},
         "recoveries": dict(ctx.recoveries),  # disrupt checks' recovery times, by check id
@@ -261,7 +280,8 @@ def format_memory(count: float) -> str:
 
 
 def snapshot_ready(ctx: AppContext) -> bool:
-    """Whether a snapshot taken now would not wait: every pod of the app that should have
+    """Whether a snapshot from metrics.k8s.io taken now would not wait (whatever
+    ``ctx.metrics_source`` says): every pod of the app that should have
     figures (running, not being deleted, with a running container) has fresh ones (the
     module docstring's rule), or the cluster does not serve metrics.k8s.io at all (no
     wait would bring figures). One look: a list of the app's pods and one of their
@@ -285,7 +305,164 @@ def snapshot_ready(ctx: AppContext) -> bool:
     return not waiting and not stale
 
 
-def _read(ctx: AppContext, wait: float) -> tuple[list[Obj], dict[str, Obj] | None, str | None]:
+def _read(
+    ctx: AppContext, wait: float
+) -> tuple[list[Obj], dict[str, Obj] | None, str | None, str, str | None]:
+    """The app's pods, their fresh figures by pod name, as PodMetrics (None when no source
+    is usable), the reason figures are missing (if some are), the source, and why the
+    kubelet was not read (``--metrics-source auto`` falling back to metrics.k8s.io)."""
+    started = time.monotonic()
+    unused = None
+    if ctx.metrics_source in (AUTO, KUBELET):
+        try:
+            pods, figures, reason = _read_kubelet(ctx, wait)
+            return pods, figures, reason, KUBELET, None
+        except Unreadable as exc:
+            if ctx.metrics_source == KUBELET:
+                return ctx.release_pods(), None, f"metrics unavailable: {exc}", UNAVAILABLE, None
+            unused = str(exc)
+    else:
+        unused = f"--metrics-source {ctx.metrics_source}"
+    left = max(0.0, wait - (time.monotonic() - started))
+    pods, usage, reason = _read_metrics_api(ctx, left)
+    return pods, usage, reason, UNAVAILABLE if usage is None else SOURCE, unused
+
+
+def _read_kubelet(ctx: AppContext, wait: float) -> tuple[list[Obj], dict[str, Obj], str | None]:
+    """The app's pods and their figures from the kubelets' resource metrics (the module
+    docstring's kubelet rule), as PodMetrics, and the reason some are missing: polls while
+    a running container has no usable sample yet, ``wait`` seconds at most.
+    :class:`Unreadable` when a node's resource metrics cannot be read."""
+    from kubernetes import client
+
+    nodes: dict[str, Obj] = {}
+    first: dict[Key, Sample] = {}  # each container's earliest sample: two-read CPU rates
+    seen: list[tuple[list[Obj], dict[str, Obj]]] = []
+    # A client of its own, without the API client's retry: a kubelet that does not answer
+    # is a reason to use metrics.k8s.io, not to wait out the retry.
+    with client.ApiClient(ctx.api.configuration) as own:
+
+        def attempt() -> None:
+            pods = ctx.release_pods()
+            expecting = [pod for pod in pods if _expects_figures(pod)]
+            samples: dict[Key, Sample] = {}
+            for node in sorted({str((p.get("spec") or {}).get("nodeName")) for p in expecting}):
+                if node not in nodes:
+                    found = call(client.CoreV1Api(ctx.api).read_node, node)
+                    nodes[node] = ctx.api.sanitize_for_serialization(found)
+                samples.update(read_node(own, nodes[node]))
+            usage: dict[str, Obj] = {}
+            waiting = []
+            for pod in expecting:
+                item, complete = _kubelet_pod_metrics(pod, samples, first)
+                if item is not None:
+                    usage[_name(pod)] = item
+                if not complete:
+                    waiting.append(_name(pod))
+            for key, sample in samples.items():
+                earlier = first.get(key)
+                if earlier is None or _restarted(earlier, sample):
+                    first[key] = sample
+            seen.append((pods, usage))
+            if waiting:
+                raise _Pending(
+                    f"no kubelet figures within {wait:g}s for pod(s) {', '.join(waiting)} "
+                    "(a container shows once its runtime has stats of it)"
+                )
+
+        try:
+            retry_until(attempt, timeout=wait, retry_on=_Pending)
+        except _Pending as exc:
+            return seen[-1][0], seen[-1][1], str(exc)
+    return seen[-1][0], seen[-1][1], None
+
+
+def _kubelet_pod_metrics(
+    pod: Obj, samples: Mapping[Key, Sample], first: Mapping[Key, Sample]
+) -> tuple[Obj | None, bool]:
+    """The pod's figures as a PodMetrics from its running containers' samples (None when
+    none has a usable one) and whether they are complete: every running container has its
+    memory and CPU."""
+    namespace = str((pod.get("metadata") or {}).get("namespace"))
+    status = pod.get("status") or {}
+    containers, measured, windows = [], [], []
+    complete = True
+    for container in (status.get("initContainerStatuses") or []) + (
+        status.get("containerStatuses") or []
+    ):
+        running = (container.get("state") or {}).get("running")
+        if not running:
+            continue
+        key = (namespace, _name(pod), str(container.get("name")))
+        figures = _container_figures(samples.get(key), first.get(key), running)
+        if figures is None:
+            complete = False
+            continue
+        usage, window, sample = figures
+        complete = complete and "cpu" in usage
+        containers.append({"name": key[2], "usage": usage})
+        measured.append(sample.measured)
+        if window is not None:
+            windows.append(window)
+    if not containers:
+        return None, False
+    item: Obj = {
+        "metadata": {"name": _name(pod), "namespace": namespace},
+        "timestamp": datetime.fromtimestamp(min(measured), timezone.utc).isoformat(),
+        "containers": containers,
+    }
+    if windows:
+        item["window"] = f"{min(windows):.3f}s"
+    return item, complete
+
+
+def _container_figures(
+    sample: Sample | None, earlier: Sample | None, running: Mapping[str, Any]
+) -> tuple[dict[str, str], float | None, Sample] | None:
+    """The container's usage as quantities (``memory``, and ``cpu`` when it can be told
+    yet), the CPU's window (seconds) and the sample; None without a usable sample: none
+    yet, or one of the container before it restarted. CPU waits, where the kubelet gives
+    no start time, for a second sample at least :data:`MIN_CPU_WINDOW` after the first."""
+    if sample is None or sample.memory_bytes is None:
+        return None
+    try:
+        started = _timestamp(str(running.get("startedAt") or "")).timestamp()
+    except ValueError:
+        started = None
+    usage = {"memory": f"{round(sample.memory_bytes)}"}
+    if _is_epoch(sample.start):
+        assert sample.start is not None
+        if started is not None and sample.start < started - 1:  # the container before
+            return None
+        window = sample.measured - sample.start
+        used = sample.cpu_seconds
+    else:  # no start time to count from (kwok reports the age): two reads
+        window = sample.measured - earlier.measured if earlier is not None else 0.0
+        used = None
+        if earlier is not None and sample.cpu_seconds is not None:
+            used = sample.cpu_seconds - (earlier.cpu_seconds or 0.0)
+    if used is None or used < 0 or window < MIN_CPU_WINDOW:
+        return usage, None, sample
+    usage["cpu"] = f"{round(used / window * 1e9)}n"
+    return usage, window, sample
+
+
+def _restarted(earlier: Sample, sample: Sample) -> bool:
+    """Whether two samples of a container's name are of different runs of it."""
+    if _is_epoch(sample.start):
+        return sample.start != earlier.start
+    return (sample.cpu_seconds or 0.0) < (earlier.cpu_seconds or 0.0)
+
+
+def _is_epoch(start: float | None) -> bool:
+    """Whether a kubelet's start time is a time (seconds since the epoch, after 2001), not
+    an age as kwok's simulated kubelet reports."""
+    return start is not None and start > 1e9
+
+
+def _read_metrics_api(
+    ctx: AppContext, wait: float
+) -> tuple[list[Obj], dict[str, Obj] | None, str | None]:
     """The app's pods, their fresh PodMetrics by pod name (None when the API is not
     usable) and the reason figures are missing, if some are."""
     bound = wait

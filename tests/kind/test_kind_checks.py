@@ -2,7 +2,8 @@
 a real readinessProbe, http and logs from the fixture server, a really crashing container
 (noRestarts with its restart count, previous logs, the kubelet's BackOff warning, a
 bundle with the real logs), a helm test pod that really runs and fails, and metrics from
-the real metrics.k8s.io. One suite, one run, read item by item."""
+the real kubelet (and, in a run of their own, from metrics.k8s.io). One suite, one run,
+read item by item."""
 
 from __future__ import annotations
 
@@ -142,9 +143,32 @@ def test_helm_test_pod_really_runs_and_fails(outcome: Outcome) -> None:
     assert "pod/failing-test-web-test: check: terminated Error exit 1" in failure["details"]
 
 
-def test_metrics_come_from_the_real_metrics_api(outcome: Outcome) -> None:
+def test_metrics_come_from_the_real_kubelet(outcome: Outcome) -> None:
     item = outcome.item("hungry::metrics")
     assert item["outcome"] == "passed", item.get("details") or outcome.output
     metrics = outcome.apps["hungry"]["metrics"]
-    assert metrics["source"] == "metrics.k8s.io"
+    assert metrics["source"] == "kubelet", metrics
     assert metrics["memory_bytes"] >= 30 * 1024 * 1024
+    assert metrics["cpu_millicores"] is not None and metrics["cpu_millicores"] > 0
+    document = json.loads((outcome.report / metrics["file"]).read_text())
+    (pod,) = document["pods"]
+    # A real kubelet gives the container's start: CPU is its average since then, from
+    # one read, and the snapshot did not wait for metrics-server's scrapes.
+    assert pod["metrics_window_s"] > 0, pod
+    assert document["kubelet_unused"] is None
+
+
+def test_metrics_server_gives_the_same_memory(kind_cluster: ClusterInfo, tmp_path: Path) -> None:
+    """The same app with ``--metrics-source metrics-api``: metrics-server's figures of the
+    real process (40 MB it allocates) hold the same budget."""
+    suite = tmp_path / "hungry.suite.yaml"
+    hungry = SUITE[SUITE.index("  - name: hungry") :]
+    suite.write_text(textwrap.dedent(SUITE[: SUITE.index("apps:")] + "apps:\n" + hungry).lstrip())
+    report = tmp_path / "report"
+    argv = [sys.executable, "-m", "pytest", str(suite), "-v", "--metrics-source=metrics-api"]
+    argv += kind_args(kind_cluster, f"--report-dir={report}", "--metrics-wait=40s")
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (app,) = json.loads((report / "results.json").read_text())["apps"]
+    assert app["metrics"]["source"] == "metrics.k8s.io", app["metrics"]
+    assert app["metrics"]["memory_bytes"] >= 30 * 1024 * 1024
