@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 import harness.report.snapshots
@@ -543,22 +544,37 @@ def test_a_kubelet_snapshot_right_after_install_does_not_wait_for_metrics_server
 
 
 LIMITED_ROLE = "hh-test-metrics-no-node-proxy"
+# What a CI account may often do: everything a run needs, but not use the node proxy.
+READ_ONLY = [
+    {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list"]},
+    {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": ["list"]},
+]
+RUN_RULES = [
+    {
+        "apiGroups": [""],
+        "resources": [
+            *("pods", "pods/log", "services", "endpoints", "configmaps", "secrets"),
+            *("serviceaccounts", "namespaces", "events", "persistentvolumeclaims", "nodes"),
+        ],
+        "verbs": ["*"],
+    },
+    {
+        "apiGroups": [
+            *("apps", "batch", "policy", "events.k8s.io", "metrics.k8s.io"),
+            *("storage.k8s.io", "apiextensions.k8s.io", "scheduling.k8s.io"),
+        ],
+        "resources": ["*"],
+        "verbs": ["*"],
+    },
+]
 
 
-def limited_client(k8s: client.ApiClient, namespace: str) -> client.ApiClient:
-    """A client of a ServiceAccount that may read pods, nodes and PodMetrics but not use
-    the node proxy (``nodes/proxy``), as many CI accounts are."""
+def limited_account(k8s: client.ApiClient, namespace: str, rules: list[Any]) -> str:
+    """A token of a ServiceAccount bound to a ClusterRole of ``rules`` (named
+    LIMITED_ROLE: the caller deletes it and its binding)."""
     core, rbac = client.CoreV1Api(k8s), client.RbacAuthorizationV1Api(k8s)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
-    rbac.create_cluster_role(
-        {
-            "metadata": {"name": LIMITED_ROLE},
-            "rules": [
-                {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list"]},
-                {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": ["list"]},
-            ],
-        }
-    )
+    rbac.create_cluster_role({"metadata": {"name": LIMITED_ROLE}, "rules": rules})
     rbac.create_cluster_role_binding(
         {
             "metadata": {"name": LIMITED_ROLE},
@@ -570,9 +586,17 @@ def limited_client(k8s: client.ApiClient, namespace: str) -> client.ApiClient:
             "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
         }
     )
-    token = core.create_namespaced_service_account_token(
-        "reader", namespace, {"spec": {"expirationSeconds": 600}}
-    ).status.token
+    return str(
+        core.create_namespaced_service_account_token(
+            "reader", namespace, {"spec": {"expirationSeconds": 900}}
+        ).status.token
+    )
+
+
+def limited_client(k8s: client.ApiClient, namespace: str) -> client.ApiClient:
+    """A client that may read pods, nodes and PodMetrics but not use the node proxy
+    (``nodes/proxy``)."""
+    token = limited_account(k8s, namespace, READ_ONLY)
     own = k8s.configuration
     configuration = client.Configuration()
     configuration.host = own.host
@@ -582,12 +606,17 @@ def limited_client(k8s: client.ApiClient, namespace: str) -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
+def drop_limited_role(k8s: client.ApiClient) -> None:
+    rbac = client.RbacAuthorizationV1Api(k8s)
+    rbac.delete_cluster_role_binding(LIMITED_ROLE)
+    rbac.delete_cluster_role(LIMITED_ROLE)
+
+
 def test_without_the_node_proxy_auto_uses_metrics_server_and_says_why(
     install_app: Any, k8s: client.ApiClient, tmp_path: Path
 ) -> None:
     chart = tiny_chart(tmp_path, "noproxy", ANNOTATED_ONLY)
     ctx = install_ready(install_app, chart, k8s, pods=2, source="auto")
-    rbac = client.RbacAuthorizationV1Api(k8s)
     try:
         with limited_client(k8s, ctx.namespace) as limited:
             reader = replace(ctx, api=limited)
@@ -611,8 +640,60 @@ def test_without_the_node_proxy_auto_uses_metrics_server_and_says_why(
             assert result["source"] == "unavailable" and result["memory_bytes"] is None
             assert result["reason"] == f"metrics unavailable: {unused}"
     finally:
-        rbac.delete_cluster_role_binding(LIMITED_ROLE)
-        rbac.delete_cluster_role(LIMITED_ROLE)
+        drop_limited_role(k8s)
+
+
+def test_a_run_without_the_node_proxy_says_once_that_snapshots_wait_for_metrics_server(
+    pytester: pytest.Pytester, k8s: client.ApiClient, namespace: str, harness_cluster: Any
+) -> None:
+    """A whole run under an account that may do all a run does but use the node proxy:
+    its apps' snapshots come from metrics.k8s.io, and its notes say why, once."""
+    token = limited_account(k8s, namespace, RUN_RULES)
+    try:
+        source = yaml.safe_load(Path(harness_cluster.kubeconfig).read_text())
+        cluster = source["clusters"][0]
+        kubeconfig = pytester.path / "ci.kubeconfig"
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [cluster],
+                    "users": [{"name": "ci", "user": {"token": token}}],
+                    "contexts": [
+                        {"name": "ci", "context": {"cluster": cluster["name"], "user": "ci"}}
+                    ],
+                    "current-context": "ci",
+                }
+            )
+        )
+        kubeconfig.chmod(0o600)
+        chart = tiny_chart(pytester.path, "limited", ANNOTATED_ONLY)
+        apps = "".join(
+            f"  - {{name: {name}, chart: {chart}, checks: [{{ready: {{}}}}]}}\n"
+            for name in ("one", "two")
+        )
+        (pytester.path / "ci.suite.yaml").write_text(
+            f"apiVersion: helm-harness/v1\nkind: Suite\napps:\n{apps}"
+        )
+        result = pytester.runpytest_subprocess(
+            f"--kubeconfig={kubeconfig}",
+            "--metrics-wait=45s",
+            f"--report-dir={pytester.path / 'report'}",
+            "-p",
+            "no:cacheprovider",
+        )
+        output = result.stdout.str() + result.stderr.str()
+        result.assert_outcomes(passed=4)
+        results = json.loads((pytester.path / "report" / "results.json").read_text())
+        for app in results["apps"]:
+            assert app["metrics"]["source"] == "metrics.k8s.io", app["metrics"]
+            assert app["metrics"]["memory_bytes"] == 2 * 200 * MI
+        note = "metric snapshots read metrics.k8s.io, not the kubelet: node "
+        assert output.count(note) == 1, output
+        assert 'cannot get resource "nodes/proxy"' in output
+    finally:
+        drop_limited_role(k8s)
 
 
 # -- without a cluster ---------------------------------------------------------------------
