@@ -208,6 +208,13 @@ class Deployer:
         # called with (run, phase) when a phase of an upgrade run ends (metric snapshots)
         self.phase_ended: Callable[[AppRun, str], None] | None = None
 
+    def all_runs(self) -> list[AppRun]:
+        """The runs made so far. Apps installed ahead add theirs from other threads: a
+        copy taken under the lock, never the dict itself (iterating it while one is added
+        raises)."""
+        with self._runs_lock:
+            return list(self.runs.values())
+
     def app_run(self, suite: Suite, app: App) -> AppRun:
         key = (str(suite.path), app.name)
         with self._runs_lock:  # apps may be installed ahead in threads (plugin/prefetch.py)

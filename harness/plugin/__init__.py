@@ -257,7 +257,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if harness.prefetcher is not None and isinstance(nextitem, HarnessItem):
         # this group's items are done: the next apps go ahead while its snapshot is awaited
         harness.prefetcher.reached(nextitem.suite, nextitem.app)
-    runs = [r for r in harness.deployer.runs.values() if _group_of(r) == item.group]
+    runs = [r for r in harness.deployer.all_runs() if _group_of(r) == item.group]
     for run in runs:
         harness.snapshot_metrics(run)
         # The app's record rides on this item's teardown report to the controller.

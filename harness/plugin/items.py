@@ -346,7 +346,7 @@ class InstallItem(HarnessItem):
     def properties(self) -> dict[str, str]:
         props = super().properties()
         run = self.known_run()
-        for phase, seconds in run.timings.items():
+        for phase, seconds in dict(run.timings).items():  # a copy: work ahead adds phases
             props[f"duration_{phase}"] = f"{seconds:.3f}"
         if run.images is not None:
             props["images_loaded"] = ", ".join(run.images.present) or "-"

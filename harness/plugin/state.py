@@ -358,7 +358,7 @@ class HarnessSession:
         if self.plan_dir is not None:
             shutil.rmtree(self.plan_dir, ignore_errors=True)
         if "deployer" in self.__dict__:
-            for run in list(self.deployer.runs.values()):
+            for run in self.deployer.all_runs():
                 keep = self.options.keep_on_failure and (run.failed or run.error is not None)
                 note = self.deployer.finalize(run, keep=keep)
                 if note:
