@@ -8,6 +8,7 @@ CRDs in a chart's ``crds/`` folder are not a clash: Helm skips those that alread
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import yaml
@@ -18,6 +19,7 @@ from harness.kube import manifests
 from harness.suite.graph import dependency_groups
 from harness.suite.model import App, Suite
 
+RENDER_AT_ONCE = 4  # helm template processes at a time
 CLUSTER_SCOPED_KINDS = {
     "APIService",
     "CSIDriver",
@@ -109,14 +111,19 @@ class ClashReport:
 
 
 def find_clashes(helm: Helm, apps: Iterable[tuple[Suite, App]]) -> ClashReport:
-    """Render every app once; one :class:`Clash` per pair rendering the same
-    cluster-scoped object (the first app rendering it, and each later one)."""
+    """Render every app once, up to :data:`RENDER_AT_ONCE` at a time (each is a ``helm
+    template`` process, and the run's first install waits for them all); one
+    :class:`Clash` per pair rendering the same cluster-scoped object (the first app
+    rendering it, and each later one, in the order given)."""
+    apps = list(apps)
+    with ThreadPoolExecutor(max_workers=RENDER_AT_ONCE, thread_name_prefix="hh-render") as pool:
+        renders = [pool.submit(rendered_cluster_objects, helm, app) for _, app in apps]
     owners: dict[str, tuple[Suite, App]] = {}
     report = ClashReport()
-    for suite, app in apps:
+    for (suite, app), render in zip(apps, renders, strict=True):
         name = label(suite, app)
         try:
-            objects = rendered_cluster_objects(helm, app)
+            objects = render.result()
         except HelmError as exc:
             report.unrendered.append(
                 f"{name}: not checked for clashes, helm template failed: {exc.reason}"
