@@ -89,7 +89,7 @@ def test_defaults_without_any_configuration(
     monkeypatch.delenv("HELM_HARNESS_METRICS_WAIT", raising=False)
     pytester.makepyfile(SHOW)
     shown = values(pytester.runpytest("-s", "-p", "no:cacheprovider"))
-    assert shown == ["auto", "8", "False", "20.0", "True", "harness-report"]
+    assert shown == ["auto", "16", "False", "20.0", "True", "harness-report"]
 
 
 @pytest.mark.parametrize(

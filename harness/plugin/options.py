@@ -298,9 +298,9 @@ OPTIONS: tuple[Option, ...] = (
         "--max-parallel",
         "harness_max_parallel",
         "apps brought up at once, ahead of their items: installed, checked and their "
-        "metrics taken in threads while earlier apps' items report (default 8; 1: each app "
+        "metrics taken in threads while earlier apps' items report (default 16; 1: each app "
         "when its items run)",
-        default=8,
+        default=16,
         type=count,
         metavar="N",
     ),

@@ -65,7 +65,7 @@ class RunOptions:
     kind_image: str | None = None
     load_images: bool = True
     api_retry: float = 30.0
-    max_parallel: int = 8
+    max_parallel: int = 16
     notify: tuple[Target, ...] = ()  # where the alert of a run with failures goes
     notify_timeout: float = 30.0  # seconds all alerts may take
     history: str | None = None  # a SQLite file or a postgresql:// URL the run is appended to
