@@ -43,6 +43,7 @@ from harness.report.snapshots import (
     take_snapshot,
 )
 from harness.report.snapshots import _container_figures as container_figures
+from harness.report.snapshots import _not_before as not_before
 from harness.suite.model import Check
 from tests.conftest import REPO, tiny_chart
 
@@ -525,6 +526,7 @@ def test_a_kubelet_snapshot_right_after_install_does_not_wait_for_metrics_server
     assert look["reason"] is not None and look["reason"].startswith(
         "no kubelet figures within 0s for pod(s) "
     )
+    assert look["reason"].count("(web: no CPU yet)") == 2, look["reason"]
     assert ctx.metrics is not None
     assert all(pod["containers"][0]["cpu_millicores"] is None for pod in ctx.metrics["pods"])
 
@@ -883,21 +885,31 @@ def test_kubelet_text_is_read_per_container_with_the_stats_time() -> None:
 
 def test_kubelet_cpu_is_the_average_since_the_start_or_a_rate_over_two_reads() -> None:
     samples = parse_resource_metrics(KUBELET_TEXT, read_at=1.0)
-    running = {"startedAt": "2025-12-01T21:00:00Z"}  # 1764622800: the kubelet's start
-    web = samples[("s", "w", "web")]
-    usage, window, _ = container_figures(web, None, running) or ({}, None, None)
+    web = samples[("s", "w", "web")]  # the kubelet's start: 1764622800 (21:00:00)
+    # The API's start of the process may come seconds after the runtime created it.
+    pod = {"metadata": {"creationTimestamp": "2025-12-01T20:59:50Z"}}
+    status = {"state": {"running": {"startedAt": "2025-12-01T21:00:04Z"}}}
+    usage, window, _ = container_figures(web, None, not_before(pod, status)) or ({}, None, None)
     assert (usage, window) == ({"memory": "25165824", "cpu": "150000000n"}, 10.0)  # 150m
-    # A sample of the container before it restarted (its start precedes the API's): none.
-    assert container_figures(samples[("s", "w", "old")], None, running) is None
+    # A sample of the container's run before it restarted (it started before that run
+    # ended): none.
+    restarted = {
+        "state": {"running": {"startedAt": "2025-12-01T21:00:04Z"}},
+        "lastState": {"terminated": {"finishedAt": "2025-12-01T21:00:03Z"}},
+    }
+    assert container_figures(web, None, not_before(pod, restarted)) is None
+    # ... or of a pod of the same name created before this one (a StatefulSet's).
+    old = samples[("s", "w", "old")]  # started 1764622700 (20:58:20)
+    assert container_figures(old, None, not_before(pod, status)) is None
     # A start that is an age (kwok): the rate between two reads a second or more apart.
     first = Sample(cpu_seconds=2.0, memory_bytes=1024.0, start=30.0, measured=100.0)
     later = Sample(cpu_seconds=2.6, memory_bytes=2048.0, start=32.0, measured=102.0)
-    assert container_figures(later, first, running) == (
+    assert container_figures(later, first, None) == (
         {"memory": "2048", "cpu": "300000000n"},
         2.0,
         later,
     )
     # One read only, or two half a second apart: the memory, and no CPU yet.
-    assert container_figures(first, None, running) == ({"memory": "1024"}, None, first)
+    assert container_figures(first, None, None) == ({"memory": "1024"}, None, first)
     soon = Sample(cpu_seconds=2.1, memory_bytes=1024.0, start=30.5, measured=100.5)
-    assert container_figures(soon, first, running) == ({"memory": "1024"}, None, soon)
+    assert container_figures(soon, first, None) == ({"memory": "1024"}, None, soon)

@@ -18,8 +18,8 @@ namespace, without Helm hook and test pods) and records:
   kubelets), is the CPU time used over the time from that start to the stats' time; where
   it gives none (kwok reports an age there), the rate between two reads at least
   :data:`MIN_CPU_WINDOW` apart. A running container without such a sample yet, or with
-  only one of the container before it restarted (a start before the API's
-  ``startedAt``), is polled for within ``wait``.
+  only one of an earlier run of it (started before the pod was created, or before the
+  container's previous run ended), is polled for within ``wait``.
 
   From metrics.k8s.io only *fresh* figures are used (the rule below). metrics-server shows
   a pod only after two scrapes of it (10-20 s on the harness's kwok clusters, up to 30 s
@@ -354,11 +354,11 @@ def _read_kubelet(ctx: AppContext, wait: float) -> tuple[list[Obj], dict[str, Ob
             usage: dict[str, Obj] = {}
             waiting = []
             for pod in expecting:
-                item, complete = _kubelet_pod_metrics(pod, samples, first)
+                item, missing = _kubelet_pod_metrics(pod, samples, first)
                 if item is not None:
                     usage[_name(pod)] = item
-                if not complete:
-                    waiting.append(_name(pod))
+                if missing:
+                    waiting.append(f"{_name(pod)} ({'; '.join(missing)})")
             for key, sample in samples.items():
                 earlier = first.get(key)
                 if earlier is None or _restarted(earlier, sample):
@@ -379,14 +379,14 @@ def _read_kubelet(ctx: AppContext, wait: float) -> tuple[list[Obj], dict[str, Ob
 
 def _kubelet_pod_metrics(
     pod: Obj, samples: Mapping[Key, Sample], first: Mapping[Key, Sample]
-) -> tuple[Obj | None, bool]:
+) -> tuple[Obj | None, list[str]]:
     """The pod's figures as a PodMetrics from its running containers' samples (None when
-    none has a usable one) and whether they are complete: every running container has its
-    memory and CPU."""
+    none has a usable one) and what is missing: for each running container without its
+    memory and CPU, why."""
     namespace = str((pod.get("metadata") or {}).get("namespace"))
     status = pod.get("status") or {}
     containers, measured, windows = [], [], []
-    complete = True
+    missing: list[str] = []
     for container in (status.get("initContainerStatuses") or []) + (
         status.get("containerStatuses") or []
     ):
@@ -394,18 +394,26 @@ def _kubelet_pod_metrics(
         if not running:
             continue
         key = (namespace, _name(pod), str(container.get("name")))
-        figures = _container_figures(samples.get(key), first.get(key), running)
+        sample, not_before = samples.get(key), _not_before(pod, container)
+        figures = _container_figures(sample, first.get(key), not_before)
         if figures is None:
-            complete = False
+            if sample is None or sample.memory_bytes is None:
+                missing.append(f"{key[2]}: no sample")
+            else:
+                missing.append(
+                    f"{key[2]}: only a sample of an earlier run (started at "
+                    f"{sample.start:.0f}, before {not_before or 0:.0f})"
+                )
             continue
         usage, window, sample = figures
-        complete = complete and "cpu" in usage
+        if "cpu" not in usage:
+            missing.append(f"{key[2]}: no CPU yet")
         containers.append({"name": key[2], "usage": usage})
         measured.append(sample.measured)
         if window is not None:
             windows.append(window)
     if not containers:
-        return None, False
+        return None, missing or ["no running container"]
     item: Obj = {
         "metadata": {"name": _name(pod), "namespace": namespace},
         "timestamp": datetime.fromtimestamp(min(measured), timezone.utc).isoformat(),
@@ -413,26 +421,42 @@ def _kubelet_pod_metrics(
     }
     if windows:
         item["window"] = f"{min(windows):.3f}s"
-    return item, complete
+    return item, missing
+
+
+def _not_before(pod: Obj, status: Mapping[str, Any]) -> float | None:
+    """The time (seconds since the epoch, whole seconds as the API gives them) a sample of
+    the container as it runs now cannot have started before: the pod's creation (a pod of
+    the same name before it, a StatefulSet's, was another), and the end of the
+    container's previous run when it restarted. None when the API says neither."""
+    times = []
+    created = (pod.get("metadata") or {}).get("creationTimestamp")
+    finished = (((status.get("lastState") or {}).get("terminated")) or {}).get("finishedAt")
+    for text in (created, finished):
+        with contextlib.suppress(ValueError):
+            times.append(_timestamp(str(text or "")).timestamp())
+    return max(times) if times else None
 
 
 def _container_figures(
-    sample: Sample | None, earlier: Sample | None, running: Mapping[str, Any]
+    sample: Sample | None, earlier: Sample | None, not_before: float | None
 ) -> tuple[dict[str, str], float | None, Sample] | None:
     """The container's usage as quantities (``memory``, and ``cpu`` when it can be told
     yet), the CPU's window (seconds) and the sample; None without a usable sample: none
-    yet, or one of the container before it restarted. CPU waits, where the kubelet gives
-    no start time, for a second sample at least :data:`MIN_CPU_WINDOW` after the first."""
+    yet, or one of an earlier run of the container (it started before ``not_before``,
+    :func:`_not_before`). CPU waits, where the kubelet gives no start time, for a second
+    sample at least :data:`MIN_CPU_WINDOW` after the first.
+
+    The kubelet's start time is the runtime's creation of the container, which may come
+    seconds before the start the API gives (``state.running.startedAt``: a slow volume
+    mount, a loaded node), so it is held to what came before the container, never to
+    that start."""
     if sample is None or sample.memory_bytes is None:
         return None
-    try:
-        started = _timestamp(str(running.get("startedAt") or "")).timestamp()
-    except ValueError:
-        started = None
     usage = {"memory": f"{round(sample.memory_bytes)}"}
     if _is_epoch(sample.start):
         assert sample.start is not None
-        if started is not None and sample.start < started - 1:  # the container before
+        if not_before is not None and sample.start < not_before - 1:  # an earlier run
             return None
         window = sample.measured - sample.start
         used = sample.cpu_seconds
