@@ -5,7 +5,7 @@ pod that cannot start fails its item, and the wall time of ``scripts/run-example
 
     .venv/bin/python bench/bench_loop.py [--apps 10] [--skip-memory] [--memory-apps 100]
                                          [--skip-examples] [--pod-startup 2s] [--pod-jitter 2s]
-                                         [--also-max-parallel N ...]
+                                         [--also-max-parallel N ...] [--cluster kind]
 
 One kwok cluster (pods start after 2 s plus up to 2 s more) serves (a)-(e); it is deleted
 at the end, also on an error, Ctrl-C or SIGTERM. Each app is the fixture chart ``web``
@@ -28,6 +28,10 @@ X
 then, with this script's cluster gone, ``scripts/run-examples`` as it is (its own
 set-up, then ``helm-harness run suites/`` on the cluster ``--cluster auto`` picks), its
 reports sent to a temporary folder: the time after its set-up says "done".
+
+``--cluster kind`` runs (a)-(c) on a new kind cluster of the test bed instead (real pods:
+the fixture image is loaded into it first, so neither side pulls), for the issue's "repeat
+(a)-(c) on kind"; (d) and (e) use kwok's simulated pods and are left out.
 
 Goals: a/b >= 3, a/c >= 5, run-examples <= 25 s after set-up, <= 200 MB peak, <= 5 s
 from a pod's condition to the failed item.
@@ -54,12 +58,14 @@ from procs import peak_rss_mb, python_children  # bench/procs.py
 
 from harness import tools
 from harness.clusters.base import ClusterSpec
+from harness.clusters.kind import KindProvider
 from harness.clusters.kwok import KwokProvider
 from harness.kube.client import api_client
 from harness.units import parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "fixtures" / "charts" / "web"
+FIXTURE_IMAGE = "helm-harness/fixture-app:1"  # the web chart's image (scripts/setup builds it)
 GOAL_B = 3.0  # a/b
 GOAL_C = 5.0  # a/c
 GOAL_EXAMPLES_S = 25.0
@@ -508,6 +514,13 @@ def main() -> None:
     parser.add_argument("--pod-startup", type=parse_duration, default=2.0)
     parser.add_argument("--pod-jitter", type=parse_duration, default=2.0)
     parser.add_argument(
+        "--cluster",
+        choices=("kwok", "kind"),
+        default="kwok",
+        help="kind: (a)-(c) on a new kind cluster of the test bed (real pods, the fixture "
+        "image loaded first); (d) and (e) need kwok's simulated pods and are left out",
+    )
+    parser.add_argument(
         "--also-max-parallel",
         type=int,
         action="append",
@@ -518,18 +531,29 @@ def main() -> None:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _on_sigterm)
     helm = tools.find_helm()
-    provider = KwokProvider(pod_startup=args.pod_startup, pod_jitter=args.pod_jitter)
+    kind = args.cluster == "kind"
+    provider: KwokProvider | KindProvider
+    if kind:
+        os.environ.update(tools.kind_testbed_env())  # the node image built here
+        provider = KindProvider()
+        delays = "real pods (kind)"
+    else:
+        provider = KwokProvider(pod_startup=args.pod_startup, pod_jitter=args.pod_jitter)
+        delays = f"pod start-up {args.pod_startup:g}s + up to {args.pod_jitter:g}s"
     name = f"hh-bench-{uuid.uuid4().hex[:6]}"
-    delays = f"pod start-up {args.pod_startup:g}s + up to {args.pod_jitter:g}s"
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, {delays}", flush=True)
     with tempfile.TemporaryDirectory(prefix="hh-bench-loop-") as tmp_name:
         tmp = Path(tmp_name)
         created = time.perf_counter()
-        info = provider.create(ClusterSpec(name=name))
-        print(f"kwok cluster {name} up in {time.perf_counter() - created:.1f}s", flush=True)
+        image = os.environ.get("HELM_HARNESS_KIND_IMAGE") if kind else None
+        info = provider.create(ClusterSpec(name=name, image=image))
+        print(f"{args.cluster} cluster {name} up in {time.perf_counter() - created:.1f}s")
         memory: HarnessOutcome | None = None
+        fails: list[FastFail] = []
         try:
             kubeconfig = info.kubeconfig
+            if isinstance(provider, KindProvider):  # (a) finds it there, as the harness does
+                provider.load_images(name, [FIXTURE_IMAGE])
             print(f"\n(a) chart-testing loop, {args.apps} apps:", flush=True)
             loop = chart_testing_loop(helm, kubeconfig, args.apps)
             print(f"  {loop.seconds:.1f}s wall")
@@ -553,16 +577,17 @@ def main() -> None:
             describe_harness(c)
             workers = ", ".join(f"{mb:.0f}" for mb in c.run.child_rss_mb.values())
             print(f"    (c) max RSS MB: workers [{workers}], controller {c.run.main_rss_mb:.0f}")
-            if not args.skip_memory:
+            if not args.skip_memory and not kind:
                 print(f"\n(d) {args.memory_apps} one-app suites, [ready], one process:")
                 write_web_suites(tmp / "memory", args.memory_apps, "[{ready: {}}]")
                 extra = ["--metrics-wait=0"]
                 memory = harness_run(tmp / "memory", kubeconfig, "d", extra, {})
                 describe_harness(memory)
                 print(f"    max RSS (VmHWM) of the pytest process: {memory.run.main_rss_mb:.0f} MB")
-            print("\n(e) fast-fail: ready (timeout 120s) of pods that cannot start:", flush=True)
-            fails, fails_run = fast_fail(tmp / "fastfail", kubeconfig)
-            print(f"  {fails_run.run.seconds:.1f}s wall, exit {fails_run.run.exit_code}")
+            if not kind:
+                print("\n(e) fast-fail: ready (timeout 120s) of pods that cannot start:")
+                fails, fails_run = fast_fail(tmp / "fastfail", kubeconfig)
+                print(f"  {fails_run.run.seconds:.1f}s wall, exit {fails_run.run.exit_code}")
             for f in fails:
                 print(
                     f"    {f.app:<14} {f.condition:<17} ready {f.outcome}, item "
@@ -571,7 +596,7 @@ def main() -> None:
                 )
         finally:
             provider.delete(name)
-            print(f"kwok cluster {name} deleted", flush=True)
+            print(f"{args.cluster} cluster {name} deleted", flush=True)
         examples = None
         if not args.skip_examples:
             print("\nscripts/run-examples (as it is; reports to a temporary folder):", flush=True)
