@@ -359,9 +359,9 @@ def _read_kubelet(ctx: AppContext, wait: float) -> tuple[list[Obj], dict[str, Ob
                     usage[_name(pod)] = item
                 if missing:
                     waiting.append(f"{_name(pod)} ({'; '.join(missing)})")
-            for key, sample in samples.items():
+            for key, sample in samples.items():  # a counter that went back: a new run
                 earlier = first.get(key)
-                if earlier is None or _restarted(earlier, sample):
+                if earlier is None or (sample.cpu_seconds or 0.0) < (earlier.cpu_seconds or 0.0):
                     first[key] = sample
             seen.append((pods, usage))
             if waiting:
@@ -397,13 +397,7 @@ def _kubelet_pod_metrics(
         sample, not_before = samples.get(key), _not_before(pod, container)
         figures = _container_figures(sample, first.get(key), not_before)
         if figures is None:
-            if sample is None or sample.memory_bytes is None:
-                missing.append(f"{key[2]}: no sample")
-            else:
-                missing.append(
-                    f"{key[2]}: only a sample of an earlier run (started at "
-                    f"{sample.start:.0f}, before {not_before or 0:.0f})"
-                )
+            missing.append(f"{key[2]}: {_unusable(sample, not_before)}")
             continue
         usage, window, sample = figures
         if "cpu" not in usage:
@@ -451,13 +445,10 @@ def _container_figures(
     seconds before the start the API gives (``state.running.startedAt``: a slow volume
     mount, a loaded node), so it is held to what came before the container, never to
     that start."""
-    if sample is None or sample.memory_bytes is None:
-        return None
+    if _unusable(sample, not_before) or sample is None or sample.memory_bytes is None:
+        return None  # (the last two only narrow the types: _unusable says "no sample")
     usage = {"memory": f"{round(sample.memory_bytes)}"}
-    if _is_epoch(sample.start):
-        assert sample.start is not None
-        if not_before is not None and sample.start < not_before - 1:  # an earlier run
-            return None
+    if sample.start is not None and _is_epoch(sample.start):
         window = sample.measured - sample.start
         used = sample.cpu_seconds
     else:  # no start time to count from (kwok reports the age): two reads
@@ -471,17 +462,24 @@ def _container_figures(
     return usage, window, sample
 
 
-def _restarted(earlier: Sample, sample: Sample) -> bool:
-    """Whether two samples of a container's name are of different runs of it."""
-    if _is_epoch(sample.start):
-        return sample.start != earlier.start
-    return (sample.cpu_seconds or 0.0) < (earlier.cpu_seconds or 0.0)
+def _unusable(sample: Sample | None, not_before: float | None) -> str | None:
+    """Why a container's sample cannot be used (None: it can): there is none, or it is of
+    an earlier run of the container (a start before ``not_before``)."""
+    if sample is None or sample.memory_bytes is None:
+        return "no sample"
+    start = sample.start
+    if start is not None and _is_epoch(start) and not_before is not None:
+        if start < not_before - 1:
+            return (
+                f"only a sample of an earlier run (started at {start:.0f}, before {not_before:.0f})"
+            )
+    return None
 
 
-def _is_epoch(start: float | None) -> bool:
+def _is_epoch(start: float) -> bool:
     """Whether a kubelet's start time is a time (seconds since the epoch, after 2001), not
     an age as kwok's simulated kubelet reports."""
-    return start is not None and start > 1e9
+    return start > 1e9
 
 
 def _read_metrics_api(
