@@ -296,7 +296,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     workers = config.stash.get(workers_key, [])
     for node in workers:  # what the workers removed, to show here
-        harness.notes.extend(getattr(node, "workeroutput", {}).get(WORKER_NOTES, []))
+        for note in getattr(node, "workeroutput", {}).get(WORKER_NOTES, []):
+            if note not in harness.notes:  # said by several workers (a run-wide note): once
+                harness.notes.append(note)
     if workers and not harness.options.cluster_per_worker:
         harness.notes.extend(harness.remove_leftover_namespaces())
     harness.notes.extend(harness.close())
